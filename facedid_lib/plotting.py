@@ -1,0 +1,110 @@
+"""Figures for the chapters: image grids, detections, sweeps.
+
+Every function returns a ``matplotlib.figure.Figure`` (and closes nothing): a notebook displays
+it, a widget redraws it, a test inspects it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+
+
+def as_display(image) -> np.ndarray:
+    """A photo or chip as an ``H x W x 3`` array for ``imshow``.
+
+    Accepts a ``(3, H, W)`` float tensor in [0, 1] (on any device) or an ``(H, W, 3)`` array.
+    """
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"image tensor must have shape 3 x H x W, got {tuple(image.shape)}")
+        return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image array must have shape H x W x 3, got {image.shape}")
+    return image
+
+
+def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.6,
+               suptitle: str | None = None):
+    """Show images (an ``N x 3 x H x W`` tensor or a list of photos) in a grid with titles."""
+    images = list(images)
+    if not images:
+        raise ValueError("image_grid needs at least one image")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(as_display(images[i]))
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def draw_detections(ax, detections, color: str = "lime", label_scores: bool = True) -> None:
+    """Draw detection boxes ``(x0, y0, x1, y1, score)`` on an axis."""
+    for det in detections:
+        x0, y0, x1, y1, score = det[:5]
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=2))
+        if label_scores:
+            ax.text(x0, y0 - 3, f"{score:.2f}", color=color, fontsize=8, va="bottom")
+
+
+def detections_figure(photo, detections, title: str | None = None, size: float = 6.0):
+    """One photo with its detection boxes; the title counts them."""
+    image = as_display(photo)
+    h, w = image.shape[:2]
+    fig, ax = plt.subplots(figsize=(size, size * h / w))
+    ax.imshow(image)
+    draw_detections(ax, detections)
+    ax.set_title(title if title is not None else f"{len(detections)} face(s)")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(values, curves: dict, xlabel: str, ylabel: str, title: str | None = None):
+    """Line plot of several curves (``name -> y values``) against one swept parameter."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, ys in curves.items():
+        ax.plot(values, ys, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def detections_grid(photos: Sequence, detections: Sequence, titles: Sequence[str] | None = None,
+                    ncols: int = 4, size: float = 3.2):
+    """Several photos side by side, each with its boxes (one list of detections per photo)."""
+    if len(photos) != len(detections) or not photos:
+        raise ValueError(f"need one list of detections per photo, got {len(photos)} photos and "
+                         f"{len(detections)} lists")
+    ncols = min(ncols, len(photos))
+    nrows = math.ceil(len(photos) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.3 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(photos):
+            ax.imshow(as_display(photos[i]))
+            draw_detections(ax, detections[i])
+            ax.set_title(titles[i] if titles else f"{len(detections[i])} face(s)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,74 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from facedid_lib import plotting, widgets  # noqa: E402
+from facedid_lib.params import Param  # noqa: E402
+
+
+def test_explorer_builds_controls_and_redraws_through_the_callback():
+    calls = []
+
+    def callback(image, sigma, mode):
+        calls.append((sigma, mode))
+        return plotting.image_grid([image], titles=[f"{mode} {sigma}"])
+
+    params = [Param("sigma", 2.0, "blur", low=0.0, high=8.0, step=0.5),
+              Param("mode", "a", "mode", choices=("a", "b"))]
+    ex = widgets.Explorer(callback, params, title="t", image=torch.rand(3, 16, 16))
+    assert calls == [(2.0, "a")]
+    assert set(ex.controls) == {"sigma", "mode"}
+    assert ex.controls["sigma"].max == 8.0
+    ex.update(sigma=4.0, mode="b")
+    assert calls[-1] == (4.0, "b") and len(calls) == 2  # one redraw for one update
+    ex.controls["sigma"].value = 1.0  # as a user dragging the slider
+    assert calls[-1] == (1.0, "b")
+    assert ex.figure.axes[0].get_title() == "b 1.0"
+    with pytest.raises(ValueError, match="no control"):
+        ex.update(nope=1)
+
+
+def test_param_widget_kinds():
+    assert isinstance(widgets.param_widget(Param("n", 3, "n", low=1, high=5)), widgets.W.IntSlider)
+    assert isinstance(widgets.param_widget(Param("x", 0.5, "x", low=0.0, high=1.0)), widgets.W.FloatSlider)
+    assert isinstance(widgets.param_widget(Param("b", True, "b")), widgets.W.Checkbox)
+    assert isinstance(widgets.param_widget(Param("c", "u", "c", choices=("u", "v"))), widgets.W.Dropdown)
+
+
+def test_plotting_figures():
+    fig = plotting.image_grid(torch.rand(5, 3, 8, 8), titles=list("abcde"), ncols=3)
+    assert len(fig.axes) == 6
+    photo = np.zeros((40, 60, 3), np.uint8)
+    fig = plotting.detections_figure(photo, [(5, 5, 20, 25, 0.9), (30, 5, 50, 30, 0.5)])
+    assert fig.axes[0].get_title() == "2 face(s)" and len(fig.axes[0].patches) == 2
+    fig = plotting.sweep_figure([1, 2], {"a": [0.1, 0.2]}, "x", "y")
+    assert fig.axes[0].get_xlabel() == "x"
+    with pytest.raises(ValueError):
+        plotting.image_grid([])
+    with pytest.raises(ValueError):
+        plotting.as_display(torch.rand(1, 8, 8))
+    plt.close("all")
+
+
+def test_detector_explorer_drives_the_real_detectors(data_folder):
+    from facedid_lib import data
+
+    photos = data.wild_photos(data_folder / "wild", limit=16)
+    photos = {name: photos[name] for name in ("027779.jpg", "000988.jpg")}
+    ex = widgets.detector_explorer(photos)
+    assert {"photo", "detector", "scale_factor", "min_neighbors", "upsample", "threshold"} <= set(ex.controls)
+    ex.update(photo="027779.jpg", detector="hog", upsample=1)
+    assert ex.figure.axes[0].get_title() == "hog: 3 face(s) in 027779.jpg"
+    assert len(ex.figure.axes[0].patches) == 3
+    ex.update(detector="haar", min_neighbors=3)
+    assert ex.figure.axes[0].get_title() == "haar: 3 face(s) in 027779.jpg"
+    with pytest.raises(ValueError, match="unknown detector"):
+        widgets.detector_explorer(photos, ["nope"])
+    fig = plotting.detections_grid(list(photos.values()), [[], [(1, 1, 5, 5, 1.0)]])
+    assert [ax.get_title() for ax in fig.axes] == ["0 face(s)", "1 face(s)"]
+    plt.close("all")
