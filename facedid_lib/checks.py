@@ -24,7 +24,7 @@ def check_images(images, name: str = "images") -> torch.Tensor:
                          f"(shape {tuple(images.shape)})")
     if images.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch")
-    lo, hi = float(images.min()), float(images.max())
+    lo, hi = float(images.detach().min()), float(images.detach().max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
     return images

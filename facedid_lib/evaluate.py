@@ -1,0 +1,161 @@
+"""One harness for every chapter: a method + a face set -> utility and privacy in one table.
+
+Utility is measured against the clean faces (SSIM, L2 norm of the change, MSE); privacy as the
+misclassification rate of every recognizer (white-box models and the dlib black box alike) and
+the detection rate of every detector on the de-identified faces.
+
+Recognizers are callables ``images -> (N,) predicted labels``; :func:`classifier` wraps a model
+that returns logits (and resizes to its input size), :class:`~facedid_lib.models.blackbox.DlibBlackBox`
+has ``predict``. Detectors are callables ``images -> (N,) bool`` (found a face or not);
+:func:`hog_detector` and :func:`mmod_detector` make them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import metrics
+from .checks import check_images
+from .config import resolve_device
+from .data import FaceSet
+
+
+def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Images resized to ``size x size`` (bilinear, antialiased), or unchanged when they are."""
+    if size is None or images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def classifier(model, image_size: int | None = None, batch_size: int = 64) -> Callable:
+    """``images -> (N,) labels`` from a logits model, run in eval mode without gradients."""
+
+    @torch.no_grad()
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        device = next(model.parameters()).device
+        out = [model(resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
+               for i in range(0, len(images), batch_size)]
+        return torch.cat(out)
+
+    return predict
+
+
+def hog_detector(upsample: int = 0) -> Callable:
+    """``chips -> (N,) bool``: dlib's HOG detector finds a face in the chip."""
+    from . import faces
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        found = [len(faces.detect(chip.cpu(), "hog", upsample=upsample)) > 0 for chip in chips]
+        return torch.tensor(found)
+
+    return detected
+
+
+def mmod_detector(threshold: float = 0.0) -> Callable:
+    """``chips -> (N,) bool``: the ported MMOD CNN's faceness exceeds ``threshold``."""
+    from .models import mmod
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return (mmod.faceness(chips) > threshold).cpu()
+
+    return detected
+
+
+def _batches(n: int, batch_size: int):
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
+             params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True) -> dict:
+    """Run ``method(images, **params)`` on a face set and measure utility and privacy.
+
+    Parameters
+    ----------
+    method : ``method(images, **params) -> images`` on ``(N, 3, H, W)`` tensors in [0, 1].
+    faces : the faces to de-identify, with their labels (the recognizers' label space).
+    recognizers : ``name -> images -> (N,) labels`` (see :func:`classifier`).
+    detectors : ``name -> images -> (N,) bool`` (see :func:`hog_detector`).
+    params : the method's parameters.
+    batch_size : faces per call of the method.
+    device : where the method runs (None: the library default).
+
+    Returns
+    -------
+    dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
+    ``detected <name>`` per detector, plus ``n`` faces.
+    """
+    if len(faces) == 0:
+        raise ValueError("the face set is empty")
+    if not recognizers:
+        raise ValueError("give at least one recognizer")
+    device = resolve_device(device)
+    params = params or {}
+    detectors = detectors or {}
+    ssim, l2, mse = [], [], []
+    predicted = {name: [] for name in recognizers}
+    found = {name: [] for name in detectors}
+    for part in tqdm(_batches(len(faces), batch_size), desc="evaluating", disable=not progress):
+        clean = faces.images[part].to(device)
+        new = method(clean, **params)
+        check_images(new.detach(), "the method's output")
+        new = new.detach()
+        ssim.append(metrics.ssim(new, clean).cpu())
+        l2.append(metrics.l2_norm(new, clean).cpu())
+        mse.append(metrics.mse(new, clean).cpu())
+        for name, recognize in recognizers.items():
+            predicted[name].append(torch.as_tensor(recognize(new)).cpu())
+        for name, detect in detectors.items():
+            found[name].append(torch.as_tensor(detect(new)).cpu())
+    row = {"n": len(faces), "SSIM": float(torch.cat(ssim).mean()), "L2": float(torch.cat(l2).mean()),
+           "MSE": float(torch.cat(mse).mean())}
+    for name, preds in predicted.items():
+        row[f"MR {name}"] = metrics.misclassification_rate(torch.cat(preds), faces.labels)
+    for name, hits in found.items():
+        row[f"detected {name}"] = float(torch.cat(hits).float().mean())
+    return row
+
+
+def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dict,
+          detectors: dict | None = None, fixed: dict | None = None, **kwargs) -> pd.DataFrame:
+    """:func:`evaluate` along one parameter: a table with one row per value of ``param``."""
+    rows = []
+    for value in tqdm(list(values), desc=f"sweeping {param}", disable=not kwargs.get("progress", True)):
+        row = evaluate(method, faces, recognizers, detectors, params={**(fixed or {}), param: value},
+                       **{**kwargs, "progress": False})
+        rows.append({param: value, **row})
+    return pd.DataFrame(rows).set_index(param)
+
+
+def identity(images: torch.Tensor, **_) -> torch.Tensor:
+    """The clean faces themselves: the baseline row of every table."""
+    return images
+
+
+def perturbation_figure(clean: torch.Tensor, new: torch.Tensor, n: int = 6, amplify: float = 10.0,
+                        titles=None):
+    """Rows of clean faces, de-identified faces and ``|perturbation| x amplify`` (the paper's Figure 1)."""
+    from .plotting import image_grid
+
+    n = min(n, len(clean))
+    diff = ((new[:n] - clean[:n]).abs() * amplify).clamp(0, 1)
+    names = titles or ["clean"] * n + ["de-identified"] * n + [f"|perturbation| x {amplify:g}"] * n
+    return image_grid(torch.cat([clean[:n].cpu(), new[:n].detach().cpu(), diff.detach().cpu()]),
+                      titles=names, ncols=n, size=1.6)
+
+
+def disagreement(table: pd.DataFrame) -> pd.Series:
+    """Per row, the spread between the recognizers' MR (max - min): where they disagree most."""
+    columns = [c for c in table.columns if c.startswith("MR ")]
+    return table[columns].max(axis=1) - table[columns].min(axis=1)
+
+
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "evaluate", "sweep", "identity",
+           "perturbation_figure", "disagreement"]

@@ -1,0 +1,64 @@
+import pandas as pd
+import pytest
+import torch
+
+from facedid_lib import evaluate
+from facedid_lib.data import FaceSet
+from facedid_lib.methods.classical import gaussian_blur
+
+
+def colour_faces():
+    """Three 'identities' told apart by their mean colour, 4 faces each."""
+    g = torch.Generator().manual_seed(0)
+    means = torch.tensor([[0.2, 0.5, 0.8], [0.8, 0.2, 0.5], [0.5, 0.8, 0.2]])
+    labels = torch.arange(3).repeat_interleave(4)
+    images = (means[labels][:, :, None, None] + 0.1 * torch.rand(12, 3, 32, 32, generator=g)).clamp(0, 1)
+    return FaceSet(images, labels, labels.clone(), [f"{i}.jpg" for i in range(12)])
+
+
+def nearest_colour(images):
+    means = torch.tensor([[0.2, 0.5, 0.8], [0.8, 0.2, 0.5], [0.5, 0.8, 0.2]]) + 0.05
+    return torch.cdist(images.mean((2, 3)), means).argmin(1)
+
+
+def test_identity_row_is_the_clean_baseline():
+    faces = colour_faces()
+    row = evaluate.evaluate(evaluate.identity, faces, {"colour": nearest_colour},
+                            {"always": lambda x: torch.ones(len(x), dtype=torch.bool)}, progress=False, device="cpu")
+    assert row["n"] == 12 and row["SSIM"] == pytest.approx(1.0) and row["L2"] == 0 and row["MSE"] == 0
+    assert row["MR colour"] == 0.0 and row["detected always"] == 1.0
+
+
+def test_a_method_that_swaps_colours_fools_the_recognizer():
+    faces = colour_faces()
+    swap = lambda x: x[:, [2, 0, 1]]  # noqa: E731  (class 0 becomes class 1's colour, and so on)
+    row = evaluate.evaluate(swap, faces, {"colour": nearest_colour}, progress=False, device="cpu", batch_size=5)
+    assert row["MR colour"] == 1.0 and row["SSIM"] < 0.9 and row["L2"] > 1
+
+
+def test_sweep_gives_a_row_per_value_and_blur_lowers_ssim():
+    faces = colour_faces()
+    table = evaluate.sweep(gaussian_blur, "sigma", [0.0, 1.0, 3.0], faces, {"colour": nearest_colour},
+                           progress=False, device="cpu")
+    assert isinstance(table, pd.DataFrame) and list(table.index) == [0.0, 1.0, 3.0]
+    assert table["SSIM"].is_monotonic_decreasing and table["SSIM"].iloc[0] == pytest.approx(1.0)
+    assert (evaluate.disagreement(table) == 0).all()  # one recognizer: no spread
+
+
+def test_classifier_resizes_and_errors():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    predict = evaluate.classifier(model, image_size=8)
+    assert predict(torch.rand(5, 3, 32, 32)).shape == (5,)
+    assert evaluate.resize(torch.rand(1, 3, 8, 8), 8).shape == (1, 3, 8, 8)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate.evaluate(evaluate.identity, colour_faces().subset([]), {"c": nearest_colour})
+    with pytest.raises(ValueError, match="recognizer"):
+        evaluate.evaluate(evaluate.identity, colour_faces(), {})
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        evaluate.evaluate(lambda x: x * 3, colour_faces(), {"c": nearest_colour}, progress=False, device="cpu")
+
+
+def test_perturbation_figure():
+    faces = colour_faces()
+    fig = evaluate.perturbation_figure(faces.images, gaussian_blur(faces.images, 2.0), n=4)
+    assert len(fig.axes) == 12

@@ -1,0 +1,73 @@
+"""Identification from embeddings (Gallery) and dlib itself as a black box, on the offline data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facedid_lib import data
+from facedid_lib.models.blackbox import DlibBlackBox
+from facedid_lib.models.dlib_resnet import embed
+from facedid_lib.models.gallery import Gallery
+
+
+@pytest.fixture(scope="module")
+def faceset(data_folder, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEDID_CACHE", str(tmp_path_factory.mktemp("cache")))
+        faces = data.load_faces(data_folder, n_identities=10, per_identity=10, size=192, progress=False)
+    return data.split(faces, (0.6, 0.4))  # 6 gallery photos and 4 held-out photos per identity
+
+
+@pytest.fixture(scope="module")
+def gallery(faceset):
+    train, _ = faceset
+    return Gallery(lambda x: embed(x, device="cpu"), train.images, train.labels, progress=False)
+
+
+def test_gallery_identifies_held_out_photos(gallery, faceset):
+    _, test = faceset
+    logits = gallery(test.images)
+    assert logits.shape == (len(test), 10) and (logits <= 0).all()
+    accuracy = (gallery.predict(test.images) == test.labels).float().mean()
+    assert accuracy >= 0.95  # measured: 1.0 (40 photos, 10 identities)
+    # the logit of a class is minus the distance to its nearest gallery photo
+    desc = embed(test.images[:3], device="cpu").detach()
+    nearest = torch.cdist(desc, gallery.embeddings)[:, gallery.labels == 2].amin(1)
+    torch.testing.assert_close(-logits[:3, 2].detach(), nearest, atol=1e-5, rtol=0)
+
+
+def test_gallery_logits_are_differentiable(gallery, faceset):
+    _, test = faceset
+    images = test.images[:2].clone().requires_grad_()
+    logits = gallery(images)
+    torch.nn.functional.cross_entropy(logits, test.labels[:2]).backward()
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+
+
+def test_verify(gallery, faceset):
+    _, test = faceset
+    a, b = test.images[0::4][:6], test.images[1::4][:6]  # photos 0 and 1 of the first identities
+    assert gallery.verify(a, b).all()
+    assert not gallery.verify(a, b.roll(1, 0)).any()
+    assert gallery.distance(a, a).abs().max() < 1e-5
+
+
+def test_gallery_checks_its_input(faceset):
+    train, _ = faceset
+    with pytest.raises(ValueError, match="no gallery photo"):
+        Gallery(lambda x: x.flatten(1), train.images[:2], torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="labels"):
+        Gallery(lambda x: x.flatten(1), train.images[:2], torch.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError, match="callable"):
+        Gallery(None, train.images[:2], torch.tensor([0, 1]))
+
+
+def test_dlib_black_box_identifies_held_out_photos(faceset):
+    train, test = faceset
+    box = DlibBlackBox(train.images, train.labels, progress=False)
+    images = test.images.clone().requires_grad_()
+    predicted = box.predict(images)
+    assert predicted.dtype == torch.int64 and predicted.shape == (len(test),)
+    assert not predicted.requires_grad
+    assert (predicted == test.labels).float().mean() >= 0.95  # measured: 1.0
