@@ -39,7 +39,8 @@ def classifier(model, image_size: int | None = None, batch_size: int = 64) -> Ca
     @torch.no_grad()
     def predict(images: torch.Tensor) -> torch.Tensor:
         model.eval()
-        device = next(model.parameters()).device
+        tensors = [*model.parameters(), *model.buffers()]
+        device = tensors[0].device if tensors else images.device
         out = [model(resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
                for i in range(0, len(images), batch_size)]
         return torch.cat(out)

@@ -159,7 +159,7 @@ def accuracy(logits_or_pred, labels, device=None) -> float:
     n_classes = logits_or_pred.shape[1] if logits_or_pred.is_floating_point() else None
     labels = _classes(labels, pred.shape[0], "labels", n_classes)
     device = resolve_device(device, pred)
-    return float((pred.to(device) == labels.to(device)).float().mean())
+    return int((pred.to(device) == labels.to(device)).sum()) / pred.shape[0]
 
 
 def misclassification_rate(logits_or_pred, labels, device=None) -> float:
@@ -214,7 +214,7 @@ def targeted_success_rate(pred, targets, device=None) -> float:
     n_classes = pred.shape[1] if pred.is_floating_point() else None
     targets = _classes(targets, predicted.shape[0], "targets", n_classes)
     device = resolve_device(device, predicted)
-    return float((predicted.to(device) == targets.to(device)).float().mean())
+    return int((predicted.to(device) == targets.to(device)).sum()) / predicted.shape[0]
 
 
 def rank_statistics(logits, labels, max_rank: int | None = None, device=None) -> torch.Tensor:
@@ -267,12 +267,13 @@ def rank_statistics(logits, labels, max_rank: int | None = None, device=None) ->
     return stats if max_rank is None else stats[:max_rank]
 
 
-def cumulative(stats: torch.Tensor) -> torch.Tensor:
+def cumulative(stats: torch.Tensor, device=None) -> torch.Tensor:
     """Top-k accuracy from :func:`rank_statistics`: ``CMC(k) = sum_{i <= k} P(rank = i)``.
 
     Parameters
     ----------
     stats : (K,) float tensor of rank probabilities.
+    device : where to compute; None: the device of ``stats``.
 
     Returns
     -------
@@ -291,7 +292,7 @@ def cumulative(stats: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"stats must be a non-empty 1-D tensor (from rank_statistics), got shape {tuple(s.shape)}")
     if bool((s < 0).any()) or float(s.sum()) > 1 + 1e-5:
         raise ValueError("stats must be probabilities (non-negative, summing to at most 1)")
-    return torch.cumsum(s, 0)
+    return torch.cumsum(s.to(resolve_device(device, s)), 0)
 
 
 # ------------------------------------------------------------------------------------------------

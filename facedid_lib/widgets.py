@@ -118,3 +118,24 @@ def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> E
                 raise ValueError(f"detectors {detectors} share a parameter name {p.name!r}")
             params.append(p)
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
+
+
+def method_view(images, method: str, **params):
+    """Clean faces, the method's output and the magnified change, titled with SSIM (a callback)."""
+    from . import evaluate, metrics, methods
+
+    new = methods.get(method)(images, **params)
+    scores = metrics.ssim(new, images)
+    n = min(len(images), 6)
+    titles = (["clean"] * n + [f"SSIM {float(s):.2f}" for s in scores[:n]]
+              + ["|change| x 10"] * n)
+    return evaluate.perturbation_figure(images, new, n=n, titles=titles)
+
+
+def method_explorer(method: str, images) -> Explorer:
+    """Drag a registered method's parameters and watch a few faces change."""
+    from . import methods
+
+    spec = methods.get(method)
+    return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
+                    method=method)

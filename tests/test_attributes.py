@@ -30,6 +30,15 @@ def _tensor(chips: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float() / 255
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensors: one intra-op thread is faster than two on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def chips(data_folder) -> torch.Tensor:
     """Six 192 px course chips (padding 0.4) of different identities."""

@@ -62,3 +62,12 @@ def test_perturbation_figure():
     faces = colour_faces()
     fig = evaluate.perturbation_figure(faces.images, gaussian_blur(faces.images, 2.0), n=4)
     assert len(fig.axes) == 12
+
+
+def test_classifier_of_a_model_without_parameters_runs_where_the_images_are():
+    class Colour(torch.nn.Module):
+        def forward(self, x):
+            return -torch.cdist(x.mean((2, 3)), torch.eye(3))
+
+    predict = evaluate.classifier(Colour())
+    assert predict(torch.ones(2, 3, 4, 4) * torch.tensor([1.0, 0, 0])[:, None, None]).tolist() == [0, 0]

@@ -135,7 +135,6 @@ def test_pyramid_rects_layout():
     assert (len(rects), rows, cols) == (26, 2644, 1222)  # the format notes' example
     assert mmod._output_size(rows) == 327
     assert rects[0] == (11, 11, 1210, 730)
-    height, width = 720, 1200
     for (l0, t0, r0, b0), (l1, t1, r1, b1) in zip(rects, rects[1:]):
         assert (b1 - t1 + 1, r1 - l1 + 1) == (int(5 / 6 * (b0 - t0 + 1)), int(5 / 6 * (r0 - l0 + 1)))
     for i, a in enumerate(rects):
@@ -250,6 +249,8 @@ def test_bad_input():
         mmod.detect_mmod(photo, upsample=-1)
     with pytest.raises(ValueError, match="upsample"):
         mmod.detect_mmod(photo, upsample=True)
+    with pytest.raises(ValueError, match="upsample"):
+        mmod.detect_mmod(photo, upsample=3)
     with pytest.raises(TypeError, match="threshold"):
         mmod.detect_mmod(photo, threshold="high")
     with pytest.raises(ValueError, match="resize"):

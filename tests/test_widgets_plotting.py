@@ -72,3 +72,14 @@ def test_detector_explorer_drives_the_real_detectors(data_folder):
     fig = plotting.detections_grid(list(photos.values()), [[], [(1, 1, 5, 5, 1.0)]])
     assert [ax.get_title() for ax in fig.axes] == ["0 face(s)", "1 face(s)"]
     plt.close("all")
+
+
+def test_method_explorer_shows_the_change_and_its_ssim():
+    images = torch.rand(3, 3, 32, 32)
+    ex = widgets.method_explorer("blur", images)
+    assert list(ex.controls) == ["sigma"]
+    ex.update(sigma=0.0)
+    assert ex.figure.axes[3].get_title() == "SSIM 1.00"
+    ex.update(sigma=3.0)
+    assert float(ex.figure.axes[3].get_title().split()[1]) < 0.9
+    plt.close("all")

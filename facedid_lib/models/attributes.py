@@ -10,13 +10,10 @@ resampling from the course's face chips to the chips each network was trained on
 What the package does (read from its source, ``_faces.py``, ``_inference.py``,
 ``_postprocess.py`` and ``models/manifest.json``):
 
-========== ============ ========= ===================================== =======================
-network    chip (dlib)  padding   input                                 output
-========== ============ ========= ===================================== =======================
-gender     32 x 32      0.2       ``(255 x - mean) / 256``, RGB, NCHW   softmax over
-                                  ``mean = (122.782, 117.001, 104.298)`` ``("female", "male")``
-age        64 x 64      0.2       the same                              softmax over 81 classes
-========== ============ ========= ===================================== =======================
+- gender: 32 x 32 dlib chips of padding 0.2; softmax over ``("female", "male")``.
+- age: 64 x 64 dlib chips of padding 0.2; softmax over 81 classes (ages 0 to 80 years).
+- input of both: RGB, NCHW, ``(255 x - mean) / 256`` with
+  ``mean = (122.782, 117.001, 104.298)`` (dlib's ``input_rgb_image`` convention).
 
 Both chips are ``dlib.get_face_chip_details(shape5, size, 0.2)`` +
 ``dlib.extract_image_chip``. The age is the expectation ``sum_k w_k p_k`` with class weights
@@ -24,8 +21,9 @@ Both chips are ``dlib.get_face_chip_details(shape5, size, 0.2)`` +
 
 Chip geometry. A dlib chip of side ``S`` and padding ``p`` places the unit face box of dlib's
 5-point template at ``(p + t) / (1 + 2 p) * S``, and chip pixel ``0`` and ``S - 1`` on the
-template coordinates ``-p`` and ``1 + p`` (up to dlib's ``drectangle`` convention, a relative
-error of ``1 / (face width in photo pixels)``, below 0.2 % for any detectable face). Two chips of
+template coordinates ``-p`` and ``1 + p`` (up to dlib's ``drectangle`` convention, which puts
+the rectangle's corners one photo pixel closer: a relative scale error of about ``0.16 / F``, F
+the template's face box in photo pixels, under 0.2 % for F >= 80 px). Two chips of
 the same face with different paddings therefore share their centre, and the padding-0.2 chip is
 the central ``(1 + 2 * 0.2) / (1 + 2 p)`` of ours: ``1.4 / 1.8 = 7/9`` of a course chip
 (``padding=0.4``). :class:`AttributeNet` cuts that central square out of the input chips and
@@ -66,7 +64,7 @@ from ..checks import check_images
 from ..config import resolve_device
 
 __all__ = [
-    "GENDER_LABELS", "AttributeNet", "gender_model", "age_model", "expected_age", "manifest",
+    "GENDER_LABELS", "COURSE_PADDING", "AttributeNet", "gender_model", "age_model", "expected_age", "manifest",
     "onnx_logits_model", "to_chip",
 ]
 

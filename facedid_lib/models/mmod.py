@@ -16,7 +16,14 @@ Pyramid resize. By default each level is ``F.interpolate(bilinear, align_corners
 previous level's canvas region (``resize="torch"``). dlib's own CPU resize accumulates its x
 coordinates in float32, so its canvas drifts from an exact resize by up to about 2e-3;
 ``resize="dlib"`` emulates that drift with precomputed gather indices and weights (format notes,
-section 5.2) and reproduces dlib's scores more closely. Both are differentiable.
+section 5.2) and matches dlib's float resize to 6e-8. Both are differentiable.
+
+Checked against ``dlib.cnn_face_detection_model_v1(path)(image, upsample)`` (dlib-bin 20.0.1, CPU)
+on the course's 16 wild photos at up to 640 pixels: the same boxes in the same order, and
+confidences within 2e-6, with either resize. With ``upsample=1`` (photos at 320 pixels) and
+``upsample=2`` (at 120 pixels) also the same boxes, confidences within 1.2e-5: our doubling
+differs from dlib's uint8 one by a grey level in about 0.04 % of the pixels.
+``tests/test_mmod.py`` repeats a few of these checks.
 
 Example
 -------
@@ -646,8 +653,8 @@ def detect_mmod(image: np.ndarray, threshold: float = 0.0, upsample: int = 0, re
         raise TypeError(f"image must be a uint8 array (H, W, 3) RGB, got dtype {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3) RGB, got {image.shape}")
-    if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or not 0 <= upsample <= 4:
-        raise ValueError(f"upsample must be a whole number from 0 to 4, got {upsample!r}")
+    if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or not 0 <= upsample <= 2:
+        raise ValueError(f"upsample must be 0, 1 or 2, got {upsample!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
             or not math.isfinite(threshold):
         raise TypeError(f"threshold must be a finite number, got {threshold!r}")
