@@ -47,6 +47,7 @@ from . import params as _params
 from .checks import check_images
 from .config import resolve_device
 from .params import Param
+from .resample import pyramid_down
 
 __all__ = [
     "Detection", "AlignedFaces", "match_faces", "DETECTOR_PARAMS", "register_detector", "detect", "landmarks",
@@ -455,14 +456,6 @@ def _inside(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray
     return (x >= 0) & (y >= 0) & (x < width - 1) & (y < height - 1)
 
 
-def _pyramid_down(image: torch.Tensor) -> torch.Tensor:
-    """Halve an image with the 5-tap binomial filter; pixel ``i`` is centred on pixel ``2 i``."""
-    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=image.device, dtype=image.dtype) / 16
-    kernel = (taps[:, None] * taps[None, :]).expand(image.shape[0], 1, 5, 5)
-    padded = F.pad(image[None], (2, 2, 2, 2), mode="reflect")
-    return F.conv2d(padded, kernel, stride=2, groups=image.shape[0])[0]
-
-
 def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tensor:
     """Warp a photo into face chips, bilinear, like ``dlib.extract_image_chip``.
 
@@ -499,7 +492,7 @@ def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tens
     halvings = np.maximum(0, np.ceil(np.log2(scale)) - 1).astype(int)
     levels = [image]
     while len(levels) <= halvings.max() and min(levels[-1].shape[1:]) >= 8:
-        levels.append(_pyramid_down(levels[-1]))
+        levels.append(pyramid_down(levels[-1][None])[0])
     halvings = np.minimum(halvings, len(levels) - 1)
     for n, level in enumerate(levels):
         chosen = np.flatnonzero(halvings == n)

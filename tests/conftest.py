@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_subset"
 
@@ -17,3 +18,12 @@ def data_folder() -> Path:
         pytest.fail(f"the offline data folder {folder} is missing: set FACEDID_DATA to the course's "
                     "celeba_subset folder (see README.md, Data)")
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one intra-op thread is faster than two on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

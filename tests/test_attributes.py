@@ -30,13 +30,7 @@ def _tensor(chips: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float() / 255
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster than two on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

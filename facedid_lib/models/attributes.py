@@ -62,6 +62,7 @@ import torch.nn.functional as F
 
 from ..checks import check_images
 from ..config import resolve_device
+from ..resample import pyramid_down
 
 __all__ = [
     "GENDER_LABELS", "COURSE_PADDING", "AttributeNet", "gender_model", "age_model", "expected_age", "manifest",
@@ -226,20 +227,6 @@ def _convert(task: str) -> nn.Module:
 # chips -> the network's chips
 
 
-def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
-    """Halve ``(N, C, H, W)`` with the separable binomial filter ``[1, 4, 6, 4, 1] / 16``.
-
-    Output pixel ``i`` is centred on input pixel ``2 i``; borders are reflected.
-    """
-    n, c, h, w = x.shape
-    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x.device, dtype=x.dtype) / 16
-    y = x.reshape(n * c, 1, h, w)
-    mode = "reflect" if min(h, w) > 2 else "replicate"
-    y = F.conv2d(F.pad(y, (2, 2, 0, 0), mode=mode), taps.view(1, 1, 1, 5), stride=(1, 2))
-    y = F.conv2d(F.pad(y, (0, 0, 2, 2), mode=mode), taps.view(1, 1, 5, 1), stride=(2, 1))
-    return y.reshape(n, c, y.shape[-2], y.shape[-1])
-
-
 def to_chip(chips: torch.Tensor, size: int, padding: float = COURSE_PADDING,
             target_padding: float = 0.2, device=None) -> torch.Tensor:
     """Resample dlib-style face chips to another chip size and padding, differentiably.
@@ -291,7 +278,7 @@ def _resample(chips: torch.Tensor, size: int, padding: float, target_padding: fl
     crop = (side - 1) * ratio + 1  # input pixels across the output chip
     x, halvings = chips, 0
     while crop / 2 ** (halvings + 1) > size and min(x.shape[-2:]) >= 8:
-        x, halvings = _pyramid_down(x), halvings + 1  # dlib: sample where the crop is 1x to 2x the chip
+        x, halvings = pyramid_down(x), halvings + 1  # dlib: sample where the crop is 1x to 2x the chip
     # level-0 pixel j sits on pixel j / 2**k of level k; the output spans ratio * (side - 1) / 2
     # input pixels on either side of the input's centre (side - 1) / 2
     centre = (side - 1) / 2 / 2**halvings

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 
 from ..checks import check_images
 from ..config import resolve_device
+from ..resample import pyramid_down
 from .dlib_format import DlibNetwork, read_network
 
 __all__ = ["DlibResNet", "load_resnet", "to_dlib_chip", "embed", "add_prev", "default_path",
@@ -313,14 +314,6 @@ def load_resnet(path=None, device=None) -> DlibResNet:
 # chip geometry
 
 
-def _pyramid_down(images: torch.Tensor) -> torch.Tensor:
-    """Halve a batch with a 5-tap binomial filter; output pixel ``i`` sits on input pixel ``2 i``."""
-    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=images.device, dtype=images.dtype) / 16
-    channels = images.shape[1]
-    kernel = (taps[:, None] * taps[None, :]).expand(channels, 1, 5, 5)
-    return F.conv2d(F.pad(images, (2, 2, 2, 2), mode="reflect"), kernel, stride=2, groups=channels)
-
-
 def _photo_widths(size: int, padding: float, transforms, n: int) -> np.ndarray | None:
     """The photo-pixel width of each chip (``size * scale`` in dlib's chip details), from its
     photo-to-chip transform, or None when no transforms are given."""
@@ -406,7 +399,7 @@ def to_dlib_chip(chips: torch.Tensor, padding: float = 0.4, transforms=None,
     inside = torch.from_numpy((coords >= 0) & (coords < s_in - 1)).to(chips.device)
     levels = [chips]
     while len(levels) <= halvings.max() and min(levels[-1].shape[-2:]) >= 8:
-        levels.append(_pyramid_down(levels[-1]))
+        levels.append(pyramid_down(levels[-1]))
     halvings = np.minimum(halvings, len(levels) - 1)
     out = chips.new_zeros(n, 3, size, size)
     for halving, level in enumerate(levels):
