@@ -656,12 +656,10 @@ def paste_back(photo, chips: torch.Tensor, transforms, padding: float = 0.4, fea
     out = image.clone()
     touched = torch.zeros(height, width, dtype=torch.bool, device=device)
     for chip, transform, valid in zip(chips.to(device, image.dtype), transforms, inside):
-        window = _footprint(transform, size, height, width)
+        window = _chip_coordinates(transform, size, height, width)
         if window is None:
             continue
-        (x0, x1), (y0, y1) = window
-        u, v = _apply(transform[None], np.arange(x0, x1, dtype=np.float64)[None, :],
-                      np.arange(y0, y1, dtype=np.float64)[:, None])
+        (x0, x1, y0, y1), (u, v) = window
         stack = torch.cat([chip * valid, mask[None], valid[None]])
         sampled = _sample(stack, u, v)[0]
         weight = torch.where(sampled[4] > 0, sampled[3], torch.zeros_like(sampled[3]))
@@ -693,12 +691,10 @@ def photo_masks(photo, transforms, size: int = 192, padding: float = 0.4, feathe
     mask = face_mask(size, padding, feather, device)
     masks = torch.zeros(len(transforms), height, width, device=device)
     for i, transform in enumerate(transforms):
-        window = _footprint(transform, size, height, width)
+        window = _chip_coordinates(transform, size, height, width)
         if window is None:
             continue
-        (x0, x1), (y0, y1) = window
-        u, v = _apply(transform[None], np.arange(x0, x1, dtype=np.float64)[None, :],
-                      np.arange(y0, y1, dtype=np.float64)[:, None])
+        (x0, x1, y0, y1), (u, v) = window
         masks[i, y0:y1, x0:x1] = _sample(mask[None], u, v)[0, 0]
     return masks
 
@@ -710,6 +706,17 @@ def _footprint(transform: np.ndarray, size: int, height: int, width: int):
     x0, y0 = np.maximum(np.floor(corners.min(1)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(corners.max(1)).astype(int) + 1, (width, height))
     return ((x0, x1), (y0, y1)) if x0 < x1 and y0 < y1 else None
+
+
+def _chip_coordinates(transform: np.ndarray, size: int, height: int, width: int):
+    """The photo window a chip covers and the chip coordinates (u, v) of its pixels, or None."""
+    window = _footprint(transform, size, height, width)
+    if window is None:
+        return None
+    (x0, x1), (y0, y1) = window
+    u, v = _apply(transform[None], np.arange(x0, x1, dtype=np.float64)[None, :],
+                  np.arange(y0, y1, dtype=np.float64)[:, None])
+    return (x0, x1, y0, y1), (u, v)
 
 
 def _write_into(photo, out: torch.Tensor, touched: torch.Tensor):
