@@ -29,6 +29,7 @@ Example
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 import secrets
@@ -50,7 +51,7 @@ from .params import Param
 from .resample import pyramid_down
 
 __all__ = [
-    "Detection", "AlignedFaces", "match_faces", "DETECTOR_PARAMS", "register_detector", "detect", "landmarks",
+    "Detection", "AlignedFaces", "match_faces", "detector_params", "DETECTOR_PARAMS", "register_detector", "detect", "landmarks",
     "chip_transform", "extract_chips", "align_faces", "align_largest", "face_mask", "paste_back",
     "photo_masks", "deidentify_photo", "deidentify_video", "read_image", "write_image",
 ]
@@ -266,10 +267,22 @@ def register_detector(name: str, fn: Callable, params: Sequence[Param] = ()) -> 
     DETECTOR_PARAMS[name] = list(params)
 
 
-def _run_detector(image: np.ndarray, detector: str, given: dict) -> list[Detection]:
+#: Detectors that live in their own module, registered when first asked for by name.
+_LAZY_DETECTORS = {"mmod": "facedid_lib.models.mmod"}
+
+
+def detector_params(detector: str) -> list[Param]:
+    """The parameters ``detector`` declares (a detector in its own module is loaded first)."""
+    if detector not in _DETECTORS and detector in _LAZY_DETECTORS:
+        importlib.import_module(_LAZY_DETECTORS[detector])  # registers itself
     if detector not in _DETECTORS:
-        raise ValueError(f"detector must be one of {sorted(_DETECTORS)}, got {detector!r}")
-    kwargs = _params.resolve(DETECTOR_PARAMS[detector], given, f"detector {detector!r}")
+        known = sorted(set(_DETECTORS) | set(_LAZY_DETECTORS))
+        raise ValueError(f"detector must be one of {known}, got {detector!r}")
+    return DETECTOR_PARAMS[detector]
+
+
+def _run_detector(image: np.ndarray, detector: str, given: dict) -> list[Detection]:
+    kwargs = _params.resolve(detector_params(detector), given, f"detector {detector!r}")
     found = _DETECTORS[detector](image, **kwargs)
     return sorted(found, key=lambda d: -d.score)
 

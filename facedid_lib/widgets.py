@@ -9,6 +9,7 @@ version of the same view to readers of the site.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import ipywidgets as W
@@ -84,39 +85,36 @@ class Explorer:
 def detector_view(photos: dict, photo: str, detector: str, **params):
     """The figure of one photo with one detector's boxes (the detector explorer's callback).
 
-    ``params`` may hold every detector's parameters; only ``detector``'s are used.
+    ``params`` holds every detector's parameters, named ``<detector>_<parameter>``; only
+    ``detector``'s are used.
     """
     from . import faces, plotting
 
-    own = {p.name: params[p.name] for p in faces.DETECTOR_PARAMS[detector] if p.name in params}
+    prefix = f"{detector}_"
+    own = {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
     found = faces.detect(photos[photo], detector, **own)
     return plotting.detections_figure(photos[photo], found,
                                       title=f"{detector}: {len(found)} face(s) in {photo}")
 
 
-def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> Explorer:
+def detector_explorer(photos: dict, detectors: Sequence[str] = ("hog", "haar", "mmod")) -> Explorer:
     """Choose a photo and a detector, drag its parameters, see the boxes.
 
     Parameters
     ----------
     photos : ``name -> photo`` (e.g. :func:`facedid_lib.data.wild_photos`).
-    detectors : names from ``faces.DETECTOR_PARAMS`` (default: all registered detectors).
+    detectors : detector names (``faces.detect``'s); each one's parameters get their own controls,
+        named ``<detector>_<parameter>``.
     """
     from . import faces
 
     if not photos:
         raise ValueError("photos is empty")
-    detectors = list(detectors or faces.DETECTOR_PARAMS)
-    unknown = [d for d in detectors if d not in faces.DETECTOR_PARAMS]
-    if unknown:
-        raise ValueError(f"unknown detector(s) {unknown}; known: {sorted(faces.DETECTOR_PARAMS)}")
     params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
               Param("detector", detectors[0], "the face detector", choices=tuple(detectors))]
     for name in detectors:
-        for p in faces.DETECTOR_PARAMS[name]:
-            if any(q.name == p.name for q in params):
-                raise ValueError(f"detectors {detectors} share a parameter name {p.name!r}")
-            params.append(p)
+        params += [dataclasses.replace(p, name=f"{name}_{p.name}", help=f"{name}: {p.help}")
+                   for p in faces.detector_params(name)]
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
 
 
