@@ -30,9 +30,8 @@ class Param:
         if self.choices:
             if self.default not in self.choices:
                 raise ValueError(f"{self.name}: default {self.default!r} not in {self.choices}")
-        elif isinstance(self.default, bool):
-            pass
-        elif self.low is None or self.high is None or not self.low <= self.default <= self.high:
+        elif not isinstance(self.default, bool) and (
+                self.low is None or self.high is None or not self.low <= self.default <= self.high):
             raise ValueError(f"{self.name}: numeric parameter needs low <= default <= high")
 
     def validate(self, value):
