@@ -1,9 +1,13 @@
-"""Benchmarks: ``python -m facedid_lib.bench models [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A, the PyTorch port of
 dlib's face descriptor, and dlib itself (forward only: the compiled library has no gradients),
 on one batch of real face chips, all in one run so the numbers compare. Best of ``repeat``.
+
+``attacks`` measures images per second of our I-FGSM and P-FGVM against torchattacks' BIM (the
+same update as I-FGSM) on the same model, batch and number of steps: Model A on its input and
+the dlib descriptor port (Model B's backbone with a head) on 192-pixel chips.
 """
 
 from __future__ import annotations
@@ -54,15 +58,11 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     dlib_chips = [np.ascontiguousarray((c.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8))
                   for c in chips150]
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     rows = []
     for name, model, images in [("Model A", model_a, images_a), ("dlib ResNet (torch port)", resnet, chips150)]:
         with torch.no_grad():
-            forward = _best_time(lambda: (model(images), sync()), repeat)
-        both = _best_time(lambda: (_forward_backward(model, images)(), sync()), repeat)
+            forward = _best_time(lambda: (model(images), _sync(device)), repeat)
+        both = _best_time(lambda: (_forward_backward(model, images)(), _sync(device)), repeat)
         rows.append({"model": name, "forward img/s": batch / forward, "forward+backward img/s": batch / both})
     forward = _best_time(lambda: dlib_model.compute_face_descriptor(dlib_chips), repeat)
     rows.append({"model": "dlib (compiled, CPU)", "forward img/s": batch / forward,
@@ -72,20 +72,59 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     return table
 
 
+def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None) -> pd.DataFrame:
+    """Images per second of I-FGSM, P-FGVM (ours) and torchattacks' BIM, ``steps`` iterations each."""
+    import torchattacks
+
+    from .methods import adversarial
+    from .models.recognizers import DescriptorHead, ModelA, ModelB, Resized, recipe_a
+
+    device = config.resolve_device(device)
+    config.seed_everything(0)
+    faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
+    chips = faces.images[:batch].to(device)
+    labels = torch.arange(batch, device=device) % 30
+    models = {"Model A": Resized(ModelA(30, recipe_a().image_size), recipe_a().image_size),
+              "Model B": ModelB(DescriptorHead(30))}
+    rows = []
+    for name, model in models.items():
+        model.to(device).eval()
+        runs = {"I-FGSM (ours)": adversarial.IFGSM(model, eps=8 / 255, alpha=1 / 255, steps=steps),
+                "P-FGVM (ours)": adversarial.PFGVM(model, alpha=0.5, lam=0.1, steps=steps),
+                "BIM (torchattacks)": torchattacks.BIM(model, eps=8 / 255, alpha=1 / 255, steps=steps)}
+        for attack, run in runs.items():
+            seconds = _best_time(lambda: (run(chips, labels), _sync(device)), repeat)
+            rows.append({"model": name, "attack": attack, "img/s": batch / seconds})
+    table = pd.DataFrame(rows).set_index(["model", "attack"])
+    table.attrs.update(batch=batch, device=str(device), threads=torch.get_num_threads(), steps=steps)
+    return table
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models"])
+    parser.add_argument("suite", choices=["models", "attacks"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
-    table = models(args.batch, args.repeat, args.device)
+    table = (models if args.suite == "models" else attacks)(args.batch, args.repeat, device=args.device)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
     print(table.round(1).to_string())
-    ratio = table.loc["dlib ResNet (torch port)", "forward img/s"] / table.loc["dlib (compiled, CPU)", "forward img/s"]
-    print(f"torch port / dlib forward speed: {ratio:.1f}x")
+    if args.suite == "models":
+        ratio = table.loc["dlib ResNet (torch port)", "forward img/s"] / table.loc["dlib (compiled, CPU)", "forward img/s"]
+        print(f"torch port / dlib forward speed: {ratio:.1f}x")
+    else:
+        speed = table["img/s"]
+        for model in speed.index.get_level_values(0).unique():
+            for ours in ("I-FGSM (ours)", "P-FGVM (ours)"):
+                print(f"{model}: {ours} / BIM speed: {speed[model, ours] / speed[model, 'BIM (torchattacks)']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,13 @@ def resolve_device(device_arg=None, like: torch.Tensor | None = None) -> torch.d
     return device()
 
 
+def module_device(module, fallback: torch.device) -> torch.device:
+    """The device of a module's first parameter or buffer; ``fallback`` for a module without any."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return fallback
+
+
 def profile() -> str:
     """``quick`` (small data, few epochs: CPU, CI) or ``full`` (paper scale: a GPU)."""
     value = os.environ.get("FACEDID_PROFILE")

@@ -155,6 +155,14 @@ class FaceSet:
                        files=[self.files[i] for i in idx.tolist()],
                        class_names=list(self.class_names))
 
+    def first_per_identity(self, k: int | None) -> "FaceSet":
+        """The first ``k`` faces of every identity (all of them for ``k=None``): a smaller, balanced set."""
+        if k is None:
+            return self
+        _check_count(k, "k", allow_none=False)
+        labels = self.labels.cpu()
+        return self.subset(torch.cat([torch.where(labels == c)[0][:k] for c in torch.unique(labels)]))
+
     def to(self, device) -> "FaceSet":
         """A copy with ``images`` and ``labels`` on ``device`` (identities stay on the CPU)."""
         return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),

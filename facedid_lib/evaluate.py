@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .checks import check_images
-from .config import resolve_device
+from .config import module_device, resolve_device
 from .data import FaceSet
 
 
@@ -39,8 +39,7 @@ def classifier(model, image_size: int | None = None, batch_size: int = 64) -> Ca
     @torch.no_grad()
     def predict(images: torch.Tensor) -> torch.Tensor:
         model.eval()
-        tensors = [*model.parameters(), *model.buffers()]
-        device = tensors[0].device if tensors else images.device
+        device = module_device(model, images.device)
         out = [model(resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
                for i in range(0, len(images), batch_size)]
         return torch.cat(out)
@@ -70,8 +69,53 @@ def mmod_detector(threshold: float = 0.0) -> Callable:
     return detected
 
 
+def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool = False) -> dict:
+    """The four recognizers every chapter measures against, on chips of any size.
+
+    ``model_a``, ``model_b``: the trained recognizers (:func:`facedid_lib.models.recognizers.model_a`
+    and ``model_b``); ``gallery_faces``: clean photos of the same identities (the training split)
+    for the two nearest-neighbour recognizers, the dlib descriptor in PyTorch ("dlib gallery")
+    and the compiled dlib ("dlib black box", which no method of the course sees inside).
+    """
+    from .models import blackbox, dlib_resnet, gallery
+
+    return {
+        "Model A": classifier(model_a.model, model_a.recipe.image_size),
+        "Model B": classifier(model_b.model),
+        "dlib gallery": classifier(gallery.Gallery(dlib_resnet.embed, gallery_faces.images, gallery_faces.labels,
+                                                   n_classes=gallery_faces.n_classes, progress=progress)),
+        "dlib black box": blackbox.DlibBlackBox(gallery_faces.images, gallery_faces.labels, progress=progress).predict,
+    }
+
+
 def _batches(n: int, batch_size: int):
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def _measure_batch(clean, new, recognizers, detectors, into: dict) -> None:
+    into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
+    into.setdefault("L2", []).append(metrics.l2_norm(new, clean).cpu())
+    into.setdefault("MSE", []).append(metrics.mse(new, clean).cpu())
+    for name, recognize in recognizers.items():
+        into.setdefault(f"MR {name}", []).append(torch.as_tensor(recognize(new)).cpu())
+    for name, detect in detectors.items():
+        into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
+
+
+def _row(parts: dict, labels: torch.Tensor) -> dict:
+    row = {"n": len(labels)}
+    for column, values in parts.items():
+        values = torch.cat(values)
+        row[column] = (metrics.misclassification_rate(values, labels) if column.startswith("MR ")
+                       else float(values.mean()))
+    return row
+
+
+def _check_measured(faces: FaceSet, recognizers: dict) -> None:
+    if len(faces) == 0:
+        raise ValueError("the face set is empty")
+    if not recognizers:
+        raise ValueError("give at least one recognizer")
 
 
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
@@ -93,35 +137,33 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
     ``detected <name>`` per detector, plus ``n`` faces.
     """
-    if len(faces) == 0:
-        raise ValueError("the face set is empty")
-    if not recognizers:
-        raise ValueError("give at least one recognizer")
+    _check_measured(faces, recognizers)
     device = resolve_device(device)
     params = params or {}
-    detectors = detectors or {}
-    ssim, l2, mse = [], [], []
-    predicted = {name: [] for name in recognizers}
-    found = {name: [] for name in detectors}
+    parts: dict = {}
     for part in tqdm(_batches(len(faces), batch_size), desc="evaluating", disable=not progress):
         clean = faces.images[part].to(device)
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
-        new = new.detach()
-        ssim.append(metrics.ssim(new, clean).cpu())
-        l2.append(metrics.l2_norm(new, clean).cpu())
-        mse.append(metrics.mse(new, clean).cpu())
-        for name, recognize in recognizers.items():
-            predicted[name].append(torch.as_tensor(recognize(new)).cpu())
-        for name, detect in detectors.items():
-            found[name].append(torch.as_tensor(detect(new)).cpu())
-    row = {"n": len(faces), "SSIM": float(torch.cat(ssim).mean()), "L2": float(torch.cat(l2).mean()),
-           "MSE": float(torch.cat(mse).mean())}
-    for name, preds in predicted.items():
-        row[f"MR {name}"] = metrics.misclassification_rate(torch.cat(preds), faces.labels)
-    for name, hits in found.items():
-        row[f"detected {name}"] = float(torch.cat(hits).float().mean())
-    return row
+        _measure_batch(clean, new.detach(), recognizers, detectors or {}, parts)
+    return _row(parts, faces.labels)
+
+
+def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
+            batch_size: int = 32, device=None) -> dict:
+    """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
+
+    For methods that need more than the images, such as the attacks, which also take labels.
+    """
+    _check_measured(faces, recognizers)
+    check_images(new, "new")
+    if new.shape != faces.images.shape:
+        raise ValueError(f"new must have the faces' shape {tuple(faces.images.shape)}, got {tuple(new.shape)}")
+    device = resolve_device(device)
+    parts: dict = {}
+    for part in _batches(len(faces), batch_size):
+        _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {}, parts)
+    return _row(parts, faces.labels)
 
 
 def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dict,
@@ -158,5 +200,5 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "evaluate", "sweep", "identity",
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "course_recognizers", "evaluate", "measure", "sweep", "identity",
            "perturbation_figure", "disagreement"]

@@ -14,9 +14,13 @@ from typing import Callable, Sequence
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 from IPython.display import display
 
+from .config import module_device
 from .params import Param
+from .plotting import as_display
 
 
 def param_widget(param: Param) -> W.ValueWidget:
@@ -82,6 +86,17 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def prefixed(owner: str, params: Sequence[Param]) -> list[Param]:
+    """``params`` renamed ``<owner>_<name>``: controls of several owners side by side."""
+    return [dataclasses.replace(p, name=f"{owner}_{p.name}", help=f"{owner}: {p.help}") for p in params]
+
+
+def own_values(owner: str, values: dict) -> dict:
+    """The values of ``owner``'s controls (see :func:`prefixed`), without the prefix."""
+    prefix = f"{owner}_"
+    return {name[len(prefix):]: value for name, value in values.items() if name.startswith(prefix)}
+
+
 def detector_view(photos: dict, photo: str, detector: str, **params):
     """The figure of one photo with one detector's boxes (the detector explorer's callback).
 
@@ -90,9 +105,7 @@ def detector_view(photos: dict, photo: str, detector: str, **params):
     """
     from . import faces, plotting
 
-    prefix = f"{detector}_"
-    own = {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
-    found = faces.detect(photos[photo], detector, **own)
+    found = faces.detect(photos[photo], detector, **own_values(detector, params))
     return plotting.detections_figure(photos[photo], found,
                                       title=f"{detector}: {len(found)} face(s) in {photo}")
 
@@ -113,8 +126,7 @@ def detector_explorer(photos: dict, detectors: Sequence[str] = ("hog", "haar", "
     params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
               Param("detector", detectors[0], "the face detector", choices=tuple(detectors))]
     for name in detectors:
-        params += [dataclasses.replace(p, name=f"{name}_{p.name}", help=f"{name}: {p.help}")
-                   for p in faces.detector_params(name)]
+        params += prefixed(name, faces.detector_params(name))
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
 
 
@@ -137,3 +149,111 @@ def method_explorer(method: str, images) -> Explorer:
     spec = methods.get(method)
     return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
                     method=method)
+
+
+ATTACK_CHOICES = ("P-FGVM", "I-FGVM", "I-FGSM")
+
+
+def attack_view(model, images, labels, attack: str, target: str, **params):
+    """Clean faces, the attack's faces, ``|perturbation| x 10`` and its loss curve (a callback).
+
+    ``params`` holds every attack's parameters, named ``<attack>_<parameter>`` (see
+    :func:`attack_explorer`); only ``attack``'s are used. Titles give each face's predicted
+    identity and SSIM; the curve shows the mean loss and success rate per iteration.
+    """
+    from . import metrics
+    from .methods import adversarial
+
+    method = adversarial.make(attack, model, target=target, **own_values(attack, params))
+    new = method(images, labels)
+    with torch.no_grad():
+        device = module_device(model, images.device)
+        before = model(images.to(device)).argmax(1).cpu()
+        after = model(new.to(device)).argmax(1).cpu()
+    ssim = metrics.ssim(new, images).cpu()
+    l2 = metrics.l2_norm(new, images).cpu()
+    n = min(len(images), 5)
+    fig = plt.figure(figsize=(1.7 * n + 3.6, 5.4))
+    grid = fig.add_gridspec(3, n + 2)
+    rows = [(images, [f"id {int(b)} (true {int(y)})" for b, y in zip(before, labels)]),
+            (new, [f"id {int(a)}, SSIM {float(s):.3f}" for a, s in zip(after, ssim)]),
+            (((new - images).abs() * 10).clamp(0, 1), [f"|p| x 10, L2 {float(v):.2f}" for v in l2])]
+    for r, (batch, titles) in enumerate(rows):
+        for c in range(n):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(as_display(batch[c]))
+            ax.set_title(titles[c], fontsize=7)
+            ax.axis("off")
+    ax = fig.add_subplot(grid[:, n:])
+    history = method.history
+    ax.plot(history["loss"], label="mean loss L")
+    ax.plot(history["success"], label="success rate")
+    ax.set_xlabel("iteration")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    success = metrics.misclassification_rate(after, labels) if method.targets is None else \
+        metrics.targeted_success_rate(after, method.targets)
+    ax.set_title(f"{attack} ({target}): success {success:.2f}\nmean SSIM {float(ssim.mean()):.3f}, "
+                 f"mean L2 {float(l2.mean()):.2f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOICES) -> Explorer:
+    """Choose an attack and its parameters (α, N, ε, λ, target) and watch a few faces change.
+
+    Each attack keeps its own α, N and ε or λ (named ``<attack>_<parameter>``): α means a signed
+    step for I-FGSM and a multiple of the raw gradient for I-FGVM and P-FGVM.
+    """
+    from .methods import adversarial
+
+    params = [Param("attack", attacks[0], "the attack", choices=tuple(attacks)),
+              Param("target", "untargeted", "whom the faces should be recognised as",
+                    choices=adversarial.TARGET_MODES)]
+    for name in attacks:
+        own = [p for p in adversarial.ATTACKS[name].params if p.name != "target"]
+        params += prefixed(name, own)
+    return Explorer(attack_view, params, title="Adversarial de-identification", model=model, images=images,
+                    labels=labels)
+
+
+DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue"}
+
+
+def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
+    """A photo before and after de-detection, every detector's boxes, and ``|change| x 10``.
+
+    ``eps_levels`` is ε in grey levels (ε = eps_levels / 255); a callback of
+    :func:`dedetection_explorer`. MMOD's boxes are lime, HOG's orange, Haar's blue.
+    """
+    from . import faces, plotting
+    from .methods import dedetection
+
+    clean = photos[photo]
+    new = dedetection.hide_faces(clean, eps=eps_levels / 255, steps=steps)[0] if eps_levels else clean
+    change = np.abs(new.astype(np.float32) - clean) / 255
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4 * clean.shape[0] / clean.shape[1] + 0.6))
+    for ax, image, title in [(axes[0], clean, "clean"), (axes[1], new, f"de-detected, ε = {eps_levels}/255")]:
+        ax.imshow(image)
+        counts = []
+        for name, colour in DETECTOR_COLOURS.items():
+            found = faces.detect(image, name)
+            plotting.draw_detections(ax, found, color=colour, label_scores=False)
+            counts.append(f"{name} {len(found)}")
+        ax.set_title(f"{title}\n{', '.join(counts)}", fontsize=9)
+    axes[2].imshow(np.clip(change * 10, 0, 1))
+    axes[2].set_title(f"|change| x 10 (L2 {np.linalg.norm(change):.2f})", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def dedetection_explorer(photos: dict) -> Explorer:
+    """Choose a wild photo, ε and the number of steps, and see which detectors still find the faces."""
+    if not photos:
+        raise ValueError("photos is empty")
+    params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
+              Param("eps_levels", 4, "ε in grey levels (of 255)", low=0, high=16, step=1),
+              Param("steps", 10, "iterations of the attack", low=1, high=40, step=1)]
+    return Explorer(dedetection_view, params, title="De-detection: hide the faces from MMOD", photos=photos)

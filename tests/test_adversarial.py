@@ -173,3 +173,15 @@ def test_bad_arguments(faces, model):
         adv.IFGSM(model)(x, y, targets=torch.tensor([0.5, 1.0]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         adv.IFGSM(model)(x * 255, y)
+
+
+def test_perturb_pools_the_history_of_its_batches(faces, model, one_thread):
+    attack = adv.IFGSM(model, eps=0.05, alpha=0.01, steps=3)
+    attack.perturb(faces.images, faces.labels, batch_size=12, progress=False)
+    whole = attack.history
+    attack.perturb(faces.images, faces.labels, batch_size=5, progress=False)
+    for name in whole:
+        assert attack.history[name] == pytest.approx(whole[name], abs=1e-5)
+    stopped = adv._pooled([{"loss": [1.0, 0.5], "success": [0.0, 1.0], "l2": [0.0, 1.0]},
+                           {"loss": [2.0], "success": [1.0], "l2": [0.0]}], [3, 1])
+    assert stopped == {"loss": pytest.approx([1.25, 0.875]), "success": [0.25, 1.0], "l2": [0.0, 0.75]}

@@ -12,3 +12,14 @@ def test_models_benchmark_runs_and_reports_all_three(monkeypatch, data_folder, t
         assert name in out
     with pytest.raises(SystemExit):
         bench.main(["models", "--batch", "0"])
+
+
+def test_attacks_benchmark_compares_ours_with_torchattacks(monkeypatch, data_folder, tmp_path, capsys):
+    pytest.importorskip("torchattacks")
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    table = bench.attacks(batch=2, repeat=1, steps=1, device="cpu")
+    assert set(table.index.get_level_values(1)) == {"I-FGSM (ours)", "P-FGVM (ours)", "BIM (torchattacks)"}
+    assert (table["img/s"] > 0).all()
+    bench.main(["attacks", "--batch", "2", "--repeat", "1", "--device", "cpu"])
+    assert "I-FGSM (ours) / BIM speed" in capsys.readouterr().out

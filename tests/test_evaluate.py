@@ -71,3 +71,16 @@ def test_classifier_of_a_model_without_parameters_runs_where_the_images_are():
 
     predict = evaluate.classifier(Colour())
     assert predict(torch.ones(2, 3, 4, 4) * torch.tensor([1.0, 0, 0])[:, None, None]).tolist() == [0, 0]
+
+
+def test_measure_gives_the_row_of_evaluate_for_precomputed_faces():
+    faces = colour_faces()
+    swap = lambda x: x[:, [2, 0, 1]]  # noqa: E731
+    recognizers = {"colour": nearest_colour}
+    detectors = {"bright": lambda x: x.mean((1, 2, 3)) > 0.5}
+    expected = evaluate.evaluate(swap, faces, recognizers, detectors, progress=False, device="cpu", batch_size=5)
+    assert evaluate.measure(faces, swap(faces.images), recognizers, detectors, batch_size=7) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="shape"):
+        evaluate.measure(faces, faces.images[:3], recognizers)
+    with pytest.raises(ValueError, match="recognizer"):
+        evaluate.measure(faces, faces.images, {})

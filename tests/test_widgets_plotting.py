@@ -86,3 +86,36 @@ def test_method_explorer_shows_the_change_and_its_ssim():
     ex.update(sigma=3.0)
     assert float(ex.figure.axes[3].get_title().split()[1]) < 0.9
     plt.close("all")
+
+
+def test_attack_explorer_runs_the_chosen_attack_with_its_own_parameters():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4)).eval()
+    images, labels = torch.rand(3, 3, 16, 16), torch.tensor([0, 1, 2])
+    ex = widgets.attack_explorer(model, images, labels)
+    assert {"attack", "target", "P-FGVM_alpha", "P-FGVM_lam", "P-FGVM_steps", "I-FGSM_eps", "I-FGVM_alpha"} <= set(ex.controls)
+    assert "P-FGVM_eps" not in ex.controls and "I-FGSM_lam" not in ex.controls
+    ex.controls["I-FGSM_eps"].value = 0.0
+    ex.controls["attack"].value = "I-FGSM"
+    titles = [ax.get_title() for ax in ex.figure.axes]
+    assert titles[3:6] == [f"id {int(p)}, SSIM 1.000" for p in model(images).argmax(1)]
+    ex.controls["target"].value = "least_likely"
+    ex.controls["attack"].value = "P-FGVM"
+    ex.controls["P-FGVM_alpha"].value = 2.0
+    assert ex.figure.axes[-1].get_title().startswith("P-FGVM (least_likely): success 1.00")
+    plt.close("all")
+
+
+def test_dedetection_view_shows_every_detector_before_and_after(data_folder):
+    from facedid_lib import data
+
+    photos = {"058405.jpg": data.wild_photos(data_folder / "wild")["058405.jpg"]}
+    ex = widgets.dedetection_explorer(photos)
+    assert set(ex.controls) == {"photo", "eps_levels", "steps"}
+    ex.update(eps_levels=0)
+    before, after, change = (ax.get_title() for ax in ex.figure.axes)
+    assert before.replace("clean", "") == after.replace("de-detected, ε = 0/255", "")
+    assert change == "|change| x 10 (L2 0.00)"
+    ex.update(eps_levels=8, steps=8)
+    assert "mmod 0" in ex.figure.axes[1].get_title()
+    plt.close("all")

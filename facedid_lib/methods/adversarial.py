@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..checks import check_images
+from ..config import module_device
 from ..params import Param
 
 TARGET_MODES = ("untargeted", "random", "least_likely")
@@ -44,11 +45,6 @@ TARGET_MODES = ("untargeted", "random", "least_likely")
 _TARGET = Param("target", "untargeted", "whom the face should be recognised as", choices=TARGET_MODES)
 _STEPS = Param("steps", 20, "N, the number of iterations", low=1, high=200, step=1)
 _EPS = Param("eps", 0.03, "ε, the largest change of a pixel value (L-inf box)", low=0.0, high=0.3, step=0.005)
-
-
-def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    tensors = [*model.parameters(), *model.buffers()]
-    return tensors[0].device if tensors else fallback
 
 
 def _labels(values, n: int, name: str, device) -> torch.Tensor:
@@ -121,7 +117,7 @@ class Attack:
 
     def __call__(self, images: torch.Tensor, labels, targets=None) -> torch.Tensor:
         check_images(images)
-        device = _model_device(self.model, images.device)
+        device = module_device(self.model, images.device)
         x = images.detach().to(device)
         y = _labels(labels, len(x), "labels", device)
         generator = torch.Generator().manual_seed(self.seed)
@@ -159,27 +155,45 @@ class Attack:
         return x_i.detach().to(images.device)
 
     def perturb(self, images: torch.Tensor, labels, targets=None, batch_size: int = 32,
-                progress: bool = True) -> torch.Tensor:
+                progress: bool = True, desc: str | None = None) -> torch.Tensor:
         """The attack over a whole face set, batch by batch, with a progress bar.
 
         Returns the de-identified images on the CPU; ``self.targets`` holds every face's target
-        (None when untargeted) and ``self.history`` the last batch's record.
+        (None when untargeted) and ``self.history`` the per-iteration means over all the faces.
         """
         check_images(images)
         labels = torch.as_tensor(labels)
-        out, chosen = [], []
-        for start in tqdm(range(0, len(images), batch_size), desc=self.name, disable=not progress):
+        out, chosen, records, sizes = [], [], [], []
+        for start in tqdm(range(0, len(images), batch_size), desc=desc or self.name,
+                          disable=not progress):
             part = slice(start, start + batch_size)
             given = None if targets is None else torch.as_tensor(targets)[part]
             out.append(self(images[part], labels[part], given).cpu())
             if self.targets is not None:
                 chosen.append(self.targets.cpu())
+            records.append(self.history)
+            sizes.append(len(out[-1]))
         self.targets = torch.cat(chosen) if chosen else None
+        self.history = _pooled(records, sizes)
         return torch.cat(out)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in self.params)
         return f"{type(self).__name__}({shown})"
+
+
+def _pooled(records: list[dict], sizes: list[int]) -> dict:
+    """Per-iteration means over several batches' records, weighted by batch size.
+
+    A batch that stopped early (every face frozen) keeps its last values for the iterations it
+    did not run: its faces no longer change.
+    """
+    steps = max(len(r["loss"]) for r in records)
+    pooled = {}
+    for name in records[0]:
+        padded = torch.tensor([r[name] + r[name][-1:] * (steps - len(r[name])) for r in records])
+        pooled[name] = (torch.tensor(sizes, dtype=padded.dtype) @ padded / sum(sizes)).tolist()
+    return pooled
 
 
 class IFGSM(Attack):

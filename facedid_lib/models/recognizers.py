@@ -95,6 +95,24 @@ class ModelB(nn.Module):
         return self
 
 
+class Resized(nn.Module):
+    """``model(resize(x))``: a recognizer of ``size x size`` images applied to chips of any size.
+
+    The resize is bilinear and antialiased (:func:`facedid_lib.evaluate.resize`) and
+    differentiable, so an attack on 192-pixel chips reaches Model A's 64- or 112-pixel input and
+    every recognizer sees the same de-identified chips.
+    """
+
+    def __init__(self, model: nn.Module, size: int):
+        super().__init__()
+        self.model, self.size = model, size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from ..evaluate import resize
+
+        return self.model(resize(images, self.size))
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a recognizer is trained (the paper's values; epochs and patience follow the profile)."""
@@ -128,6 +146,10 @@ class Trained:
     test: data.FaceSet
     test_accuracy: float
     recipe: Recipe
+
+    def on_chips(self) -> nn.Module:
+        """The model taking chips of any size (:class:`Resized` to its input size where needed)."""
+        return Resized(self.model, self.recipe.image_size) if isinstance(self.model, ModelA) else self.model
 
 
 def paper_splits(image_size: int, seed: int = 0, source=None):

@@ -1,0 +1,135 @@
+"""De-detection: a small perturbation of the face regions that hides every face from a detector.
+
+The attack is L-inf PGD on the ported MMOD CNN detector (:mod:`facedid_lib.models.mmod`), in the
+spirit of the PGD attacks on Faster R-CNN face detectors: with ``s(x)`` the detector's score map
+(a face where a cell exceeds 0) and ``m`` a mask of the face regions,
+
+``L(x) = sum_cells max(0, s(x) + margin)``
+``x_{i+1} = clip_[0,1](clip_[x-ε, x+ε](x_i - α m ⊙ sign(∇L(x_i))))``
+
+so every cell is pushed below ``-margin`` while only the pixels of the faces change, by at most
+ε. The detectors the attack never sees (OpenCV's Haar cascade, dlib's HOG) measure whether hiding
+from one detector transfers to others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import faces
+from ..config import resolve_device
+from ..models import mmod
+
+
+def face_regions(photo: np.ndarray, detections, expand: float = 0.25) -> np.ndarray:
+    """``(H, W)`` bool mask: the union of the detection boxes, each grown by ``expand`` per side."""
+    if not expand >= 0:
+        raise ValueError(f"expand must be non-negative, got {expand}")
+    height, width = photo.shape[:2]
+    mask = np.zeros((height, width), dtype=bool)
+    for d in detections:
+        grow_x, grow_y = expand * (d.x1 - d.x0), expand * (d.y1 - d.y0)
+        x0, y0 = max(0, int(d.x0 - grow_x)), max(0, int(d.y0 - grow_y))
+        x1, y1 = min(width, int(np.ceil(d.x1 + grow_x))), min(height, int(np.ceil(d.y1 + grow_y)))
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20,
+               margin: float = 0.5, expand: float = 0.25, mask: np.ndarray | None = None,
+               device=None) -> tuple[np.ndarray, list[float]]:
+    """Perturb the face regions of a photo until the MMOD detector finds no face there.
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8 RGB array.
+    eps : largest change of a pixel value, in [0, 1] units (``4 / 255``: four grey levels).
+    alpha : step size (same units; default ``eps / 4``); ``steps``: iterations at most (it stops
+        once every score is below ``-margin``).
+    margin : how far below the detection threshold 0 every score is pushed.
+    expand : how much each MMOD box of the clean photo is grown into the region that may change.
+    mask : (H, W) bool, the pixels that may change; default :func:`face_regions` of the MMOD
+        detections of the clean photo.
+    device : where to run (None: the library default).
+
+    Returns
+    -------
+    (photo', max_scores): the de-detected photo as (H, W, 3) uint8 (rounded to 8 bits as it would
+    be saved; it differs from ``photo`` by at most ``eps`` in every pixel), and the highest score
+    of the map before each step (the attack's record).
+    """
+    faces._check_photo(photo)
+    if not isinstance(photo, np.ndarray) or photo.dtype != np.uint8:
+        raise TypeError("photo must be an (H, W, 3) uint8 RGB array")
+    alpha = eps / 4 if alpha is None else alpha
+    if not eps > 0 or not alpha > 0:
+        raise ValueError(f"eps and alpha must be positive, got eps={eps}, alpha={alpha}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    device = resolve_device(device)
+    if mask is None:
+        mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
+    if mask.shape != photo.shape[:2]:
+        raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
+    x = torch.from_numpy(photo).to(device).permute(2, 0, 1).float() / 255
+    m = torch.from_numpy(mask).to(device)[None].float()
+    x_i = x.clone()
+    record = []
+    for _ in range(steps):
+        x_i.requires_grad_(True)
+        scores, _ = mmod.score_map(x_i)
+        loss = (scores + margin).clamp_min(0).sum()
+        record.append(scores.detach().max())
+        if float(loss.detach()) == 0:
+            break
+        grad, = torch.autograd.grad(loss, x_i)
+        with torch.no_grad():
+            x_i = torch.clamp(x_i - alpha * m * grad.sign(), x - eps, x + eps).clamp(0, 1)
+    out = (x_i.detach() * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return out, [float(s) for s in record]
+
+
+def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str, **params) -> float:
+    """Fraction of the faces ``detector`` finds in the clean photos that it still finds in ``new``.
+
+    A face counts as found again when a detection in the new photo contains the centre of its
+    clean box (:func:`facedid_lib.faces.match_faces`).
+    """
+    if len(clean) != len(new) or not clean:
+        raise ValueError("give the same, non-zero number of clean and new photos")
+    found = total = 0
+    for before, after in zip(clean, new):
+        centres = [((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in faces.detect(before, detector, **params)]
+        found += faces.match_faces(faces.detect(after, detector, **params), centres)[0]
+        total += len(centres)
+    return found / total if total else float("nan")
+
+
+def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"), progress: bool = True,
+                      **attack) -> "pd.DataFrame":
+    """Detection rate of each detector against ε: a table with one row per ε.
+
+    ``photos`` maps names to (H, W, 3) uint8 photos; ``attack`` goes to :func:`hide_faces` (the
+    regions are the MMOD boxes of each clean photo, found once). Column ``L2`` is the mean L2 norm
+    of the change per photo (in [0, 1] units).
+    """
+    import pandas as pd
+
+    clean = list(photos.values())
+    device = resolve_device(attack.pop("device", None))
+    expand = attack.pop("expand", 0.25)
+    masks = [face_regions(p, mmod.detect_mmod(p, device=device), expand) for p in clean]
+    rows = []
+    for eps in tqdm(list(eps_values), desc="de-detection", disable=not progress):
+        new = [hide_faces(p, eps=eps, mask=m, device=device, **attack)[0] if eps > 0 else p
+               for p, m in zip(clean, masks)]
+        row = {"eps": eps, "eps x 255": round(eps * 255, 2),
+               "L2": float(np.mean([np.linalg.norm((a.astype(float) - b) / 255) for a, b in zip(new, clean)]))}
+        row.update({f"detected {d}": detection_rate(clean, new, d) for d in detectors})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("eps")
+
+
+__all__ = ["face_regions", "hide_faces", "detection_rate", "dedetection_sweep"]

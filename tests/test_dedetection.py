@@ -1,0 +1,58 @@
+"""De-detection: the face-region mask, the PGD attack on the MMOD port, detection rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facedid_lib import data, faces
+from facedid_lib.methods import dedetection
+
+
+@pytest.fixture(scope="module")
+def photo(data_folder):
+    return data.wild_photos(data_folder / "wild")["058405.jpg"]  # 308 x 308, one face
+
+
+def test_face_regions_is_the_union_of_grown_boxes():
+    image = np.zeros((100, 120, 3), np.uint8)
+    boxes = [faces.Detection(10, 20, 30, 40, 1.0), faces.Detection(100, 80, 130, 110, 1.0)]
+    mask = dedetection.face_regions(image, boxes, expand=0.5)
+    assert mask.shape == (100, 120)
+    assert mask[10:50, 0:40].all() and not mask[51:, :85].any()
+    assert mask[65:, 85:].all()  # the second box grown by 15 px, clipped at the border
+    assert mask.sum() == 40 * 40 + 35 * 35
+    assert not dedetection.face_regions(image, []).any()
+    with pytest.raises(ValueError, match="expand"):
+        dedetection.face_regions(image, boxes, expand=-1)
+
+
+def test_hide_faces_changes_only_the_face_region_within_eps(photo, one_thread):
+    eps = 8 / 255
+    regions = dedetection.face_regions(photo, faces.detect(photo, "mmod"))
+    assert regions.any()
+    out, record = dedetection.hide_faces(photo, eps=eps, steps=6, mask=regions, device="cpu")
+    assert out.dtype == np.uint8 and out.shape == photo.shape
+    change = np.abs(out.astype(int) - photo)
+    assert change.max() <= 8 and change.max() > 0
+    assert change[~regions].max() == 0
+    assert len(record) <= 6 and record[-1] < record[0]
+
+
+def test_hide_faces_bad_input(photo):
+    with pytest.raises(TypeError, match="uint8"):
+        dedetection.hide_faces(photo.astype(np.float32) / 255)
+    with pytest.raises(ValueError, match="positive"):
+        dedetection.hide_faces(photo, eps=0)
+    with pytest.raises(ValueError, match="steps"):
+        dedetection.hide_faces(photo, steps=0)
+    with pytest.raises(ValueError, match="mask"):
+        dedetection.hide_faces(photo, mask=np.ones((3, 3), bool))
+
+
+def test_detection_rate(photo):
+    assert dedetection.detection_rate([photo], [photo], "hog") == 1.0
+    blank = np.full_like(photo, 128)
+    assert dedetection.detection_rate([photo], [blank], "hog") == 0.0
+    with pytest.raises(ValueError, match="same"):
+        dedetection.detection_rate([photo], [], "hog")
