@@ -16,7 +16,6 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 
 from .config import module_device
 from .params import Param
@@ -77,9 +76,10 @@ class Explorer:
 
     def _redraw(self, _change=None) -> None:
         self.figure = self.callback(**self.fixed, **self.values)
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(self.figure)
+        # Set the output area's state instead of capturing display() in it: a headless executor
+        # (nbclient, the book build) then has no output capture to mimic, which could stall it.
+        self.output.outputs = ()
+        self.output.append_display_data(self.figure)
         plt.close(self.figure)  # shown in the output area; keep the inline backend from showing it twice
 
     def _repr_mimebundle_(self, **kwargs):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import faces
+from .. import faces, metrics
 from ..config import resolve_device
 from ..models import mmod
 
@@ -73,7 +73,7 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
         mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
     if mask.shape != photo.shape[:2]:
         raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
-    x = torch.from_numpy(photo).to(device).permute(2, 0, 1).float() / 255
+    x = _tensor(photo)[0].to(device)
     m = torch.from_numpy(mask).to(device)[None].float()
     x_i = x.clone()
     record = []
@@ -89,6 +89,10 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
             x_i = torch.clamp(x_i - alpha * m * grad.sign(), x - eps, x + eps).clamp(0, 1)
     out = (x_i.detach() * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     return out, [float(s) for s in record]
+
+
+def _tensor(photo: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
 
 
 def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str, **params) -> float:
@@ -112,8 +116,8 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     """Detection rate of each detector against ε: a table with one row per ε.
 
     ``photos`` maps names to (H, W, 3) uint8 photos; ``attack`` goes to :func:`hide_faces` (the
-    regions are the MMOD boxes of each clean photo, found once). Column ``L2`` is the mean L2 norm
-    of the change per photo (in [0, 1] units).
+    regions are the MMOD boxes of each clean photo, found once). Columns ``L2`` and ``SSIM``: the
+    mean L2 norm of the change per photo (in [0, 1] units) and the mean SSIM of the photos.
     """
     import pandas as pd
 
@@ -126,7 +130,8 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
         new = [hide_faces(p, eps=eps, mask=m, device=device, **attack)[0] if eps > 0 else p
                for p, m in zip(clean, masks)]
         row = {"eps": eps, "eps x 255": round(eps * 255, 2),
-               "L2": float(np.mean([np.linalg.norm((a.astype(float) - b) / 255) for a, b in zip(new, clean)]))}
+               "L2": float(np.mean([np.linalg.norm((a.astype(float) - b) / 255) for a, b in zip(new, clean)])),
+               "SSIM": float(np.mean([float(metrics.ssim(_tensor(a), _tensor(b))) for a, b in zip(new, clean)]))}
         row.update({f"detected {d}": detection_rate(clean, new, d) for d in detectors})
         rows.append(row)
     return pd.DataFrame(rows).set_index("eps")
