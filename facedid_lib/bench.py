@@ -118,7 +118,8 @@ def main(argv=None) -> None:
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
     print(table.round(1).to_string())
     if args.suite == "models":
-        ratio = table.loc["dlib ResNet (torch port)", "forward img/s"] / table.loc["dlib (compiled, CPU)", "forward img/s"]
+        forward = table["forward img/s"]
+        ratio = forward["dlib ResNet (torch port)"] / forward["dlib (compiled, CPU)"]
         print(f"torch port / dlib forward speed: {ratio:.1f}x")
     else:
         speed = table["img/s"]

@@ -4,9 +4,12 @@ Utility is measured against the clean faces (SSIM, L2 norm of the change, MSE); 
 misclassification rate of every recognizer (white-box models and the dlib black box alike) and
 the detection rate of every detector on the de-identified faces.
 
+:func:`measure` gives the same row for faces a method has already changed (the attacks, which
+also take labels).
+
 Recognizers are callables ``images -> (N,) predicted labels``; :func:`classifier` wraps a model
 that returns logits (and resizes to its input size), :class:`~facedid_lib.models.blackbox.DlibBlackBox`
-has ``predict``. Detectors are callables ``images -> (N,) bool`` (found a face or not);
+has ``predict``; :func:`course_recognizers` builds the course's four. Detectors are callables ``images -> (N,) bool`` (found a face or not);
 :func:`hog_detector` and :func:`mmod_detector` make them.
 """
 
@@ -200,5 +203,5 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "course_recognizers", "evaluate", "measure", "sweep", "identity",
-           "perturbation_figure", "disagreement"]
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "course_recognizers", "evaluate", "measure",
+           "sweep", "identity", "perturbation_figure", "disagreement"]

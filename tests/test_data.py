@@ -559,7 +559,8 @@ def test_first_per_identity_keeps_k_faces_of_every_identity():
     labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
     faces = data.FaceSet(torch.rand(9, 3, 4, 4), labels, labels + 10, [f"{i}.jpg" for i in range(9)])
     two = faces.first_per_identity(2)
-    assert two.labels.tolist() == [0, 0, 1, 1, 2, 2] and two.files == ["0.jpg", "1.jpg", "3.jpg", "4.jpg", "5.jpg", "6.jpg"]
+    assert two.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert two.files == ["0.jpg", "1.jpg", "3.jpg", "4.jpg", "5.jpg", "6.jpg"]
     assert faces.first_per_identity(None) is faces
     with pytest.raises(ValueError):
         faces.first_per_identity(0)

@@ -93,7 +93,8 @@ def test_attack_explorer_runs_the_chosen_attack_with_its_own_parameters():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4)).eval()
     images, labels = torch.rand(3, 3, 16, 16), torch.tensor([0, 1, 2])
     ex = widgets.attack_explorer(model, images, labels)
-    assert {"attack", "target", "P-FGVM_alpha", "P-FGVM_lam", "P-FGVM_steps", "I-FGSM_eps", "I-FGVM_alpha"} <= set(ex.controls)
+    expected = {"attack", "target", "P-FGVM_alpha", "P-FGVM_lam", "P-FGVM_steps", "I-FGSM_eps", "I-FGVM_alpha"}
+    assert expected <= set(ex.controls)
     assert "P-FGVM_eps" not in ex.controls and "I-FGSM_lam" not in ex.controls
     ex.controls["I-FGSM_eps"].value = 0.0
     ex.controls["attack"].value = "I-FGSM"
