@@ -338,7 +338,10 @@ def _resolve(source, data_home, download):
         origin = f"source={str(source)!r}"
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"the data folder {folder} ({origin}) does not exist.\n{_HOW_TO_GET_DATA}")
+        relative = "" if folder.is_absolute() else (
+            f" A relative path is read from the working directory, here {Path.cwd()} (a notebook runs in "
+            "its own folder): give an absolute path.")
+        raise FileNotFoundError(f"the data folder {folder} ({origin}) does not exist.{relative}\n{_HOW_TO_GET_DATA}")
     if _offline_layout(folder):
         return "offline", folder / "img_align", _read_offline_table(folder), None, None
     celeba = _celeba_folder_of(folder)

@@ -231,8 +231,12 @@ def test_missing_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEDID_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="does not exist") as err:
         data.load_faces()
-    assert "nowhere" in str(err.value)
+    assert "nowhere" in str(err.value) and "relative path" not in str(err.value)
     _assert_helpful(str(err.value))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEDID_DATA", "../elsewhere")
+    with pytest.raises(FileNotFoundError, match="give an absolute path"):
+        data.load_faces()
     with pytest.raises(FileNotFoundError, match="neither the offline layout") as err:
         data.load_faces(tmp_path)  # exists, but holds no known layout
     _assert_helpful(str(err.value))
