@@ -73,7 +73,7 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
         mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
     if mask.shape != photo.shape[:2]:
         raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
-    x = _tensor(photo)[0].to(device)
+    x = faces._to_tensor(photo, device)
     m = torch.from_numpy(mask).to(device)[None].float()
     x_i = x.clone()
     record = []
@@ -91,8 +91,15 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
     return out, [float(s) for s in record]
 
 
-def _tensor(photo: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+def _centres(photos: list[np.ndarray], detector: str, **params) -> list[list[tuple[float, float]]]:
+    """The centres of ``detector``'s boxes, photo by photo."""
+    return [[((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in faces.detect(p, detector, **params)] for p in photos]
+
+
+def _found_again(centres: list, new: list[np.ndarray], detector: str, **params) -> float:
+    found = sum(faces.match_faces(faces.detect(after, detector, **params), c)[0] for c, after in zip(centres, new))
+    total = sum(len(c) for c in centres)
+    return found / total if total else float("nan")
 
 
 def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str, **params) -> float:
@@ -103,12 +110,7 @@ def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str
     """
     if len(clean) != len(new) or not clean:
         raise ValueError("give the same, non-zero number of clean and new photos")
-    found = total = 0
-    for before, after in zip(clean, new):
-        centres = [((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in faces.detect(before, detector, **params)]
-        found += faces.match_faces(faces.detect(after, detector, **params), centres)[0]
-        total += len(centres)
-    return found / total if total else float("nan")
+    return _found_again(_centres(clean, detector, **params), new, detector, **params)
 
 
 def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"), progress: bool = True,
@@ -125,14 +127,16 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     device = resolve_device(attack.pop("device", None))
     expand = attack.pop("expand", 0.25)
     masks = [face_regions(p, mmod.detect_mmod(p, device=device), expand) for p in clean]
+    centres = {d: _centres(clean, d) for d in detectors}  # the clean photos' faces, found once
     rows = []
     for eps in tqdm(list(eps_values), desc="de-detection", disable=not progress):
         new = [hide_faces(p, eps=eps, mask=m, device=device, **attack)[0] if eps > 0 else p
                for p, m in zip(clean, masks)]
+        pairs = [(faces._to_tensor(a, "cpu")[None], faces._to_tensor(b, "cpu")[None]) for a, b in zip(new, clean)]
         row = {"eps": eps, "eps x 255": round(eps * 255, 2),
-               "L2": float(np.mean([np.linalg.norm((a.astype(float) - b) / 255) for a, b in zip(new, clean)])),
-               "SSIM": float(np.mean([float(metrics.ssim(_tensor(a), _tensor(b))) for a, b in zip(new, clean)]))}
-        row.update({f"detected {d}": detection_rate(clean, new, d) for d in detectors})
+               "L2": float(np.mean([float(metrics.l2_norm(a, b)) for a, b in pairs])),
+               "SSIM": float(np.mean([float(metrics.ssim(a, b)) for a, b in pairs]))}
+        row.update({f"detected {d}": _found_again(centres[d], new, d) for d in detectors})
         rows.append(row)
     return pd.DataFrame(rows).set_index("eps")
 
