@@ -2,7 +2,8 @@
 
 Utility is measured against the clean faces (SSIM, L2 norm of the change, MSE); privacy as the
 misclassification rate of every recognizer (white-box models and the dlib black box alike) and
-the detection rate of every detector on the de-identified faces.
+the detection rate of every detector on the de-identified faces, and the mean of any score (such
+as MMOD's faceness, :func:`mmod_faceness`).
 
 :func:`measure` gives the same row for faces a method has already changed (the attacks, which
 also take labels).
@@ -72,6 +73,17 @@ def mmod_detector(threshold: float = 0.0) -> Callable:
     return detected
 
 
+def mmod_faceness() -> Callable:
+    """``chips -> (N,)`` float: the ported MMOD CNN's faceness (its best detection score) per chip."""
+    from .models import mmod
+
+    def score(chips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return metrics.faceness(chips, mmod.faceness)
+
+    return score
+
+
 def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool = False) -> dict:
     """The four recognizers every chapter measures against, on chips of any size.
 
@@ -95,7 +107,7 @@ def _batches(n: int, batch_size: int):
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _measure_batch(clean, new, recognizers, detectors, into: dict) -> None:
+def _measure_batch(clean, new, recognizers, detectors, scores, into: dict) -> None:
     into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
     into.setdefault("L2", []).append(metrics.l2_norm(new, clean).cpu())
     into.setdefault("MSE", []).append(metrics.mse(new, clean).cpu())
@@ -103,6 +115,8 @@ def _measure_batch(clean, new, recognizers, detectors, into: dict) -> None:
         into.setdefault(f"MR {name}", []).append(torch.as_tensor(recognize(new)).cpu())
     for name, detect in detectors.items():
         into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
+    for name, score in scores.items():
+        into.setdefault(name, []).append(torch.as_tensor(score(new)).cpu().float())
 
 
 def _row(parts: dict, labels: torch.Tensor) -> dict:
@@ -122,7 +136,8 @@ def _check_measured(faces: FaceSet, recognizers: dict) -> None:
 
 
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
-             params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True) -> dict:
+             params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True,
+             scores: dict | None = None) -> dict:
     """Run ``method(images, **params)`` on a face set and measure utility and privacy.
 
     Parameters
@@ -131,29 +146,33 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     faces : the faces to de-identify, with their labels (the recognizers' label space).
     recognizers : ``name -> images -> (N,) labels`` (see :func:`classifier`).
     detectors : ``name -> images -> (N,) bool`` (see :func:`hog_detector`).
-    params : the method's parameters.
-    batch_size : faces per call of the method.
+    params : the method's parameters (and what it ``needs``, such as ``space``).
+    batch_size : faces per call of the method; a method registered with ``whole_set`` (k-Same)
+        gets all faces in one call.
+    scores : ``name -> images -> (N,) float``, averaged over the faces (see :func:`mmod_faceness`).
     device : where the method runs (None: the library default).
 
     Returns
     -------
     dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
-    ``detected <name>`` per detector, plus ``n`` faces.
+    ``detected <name>`` per detector, ``<name>`` per score, plus ``n`` faces.
     """
     _check_measured(faces, recognizers)
     device = resolve_device(device)
     params = params or {}
+    if getattr(method, "whole_set", False):
+        batch_size = len(faces)
     parts: dict = {}
     for part in tqdm(_batches(len(faces), batch_size), desc="evaluating", disable=not progress):
         clean = faces.images[part].to(device)
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
-        _measure_batch(clean, new.detach(), recognizers, detectors or {}, parts)
+        _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts)
     return _row(parts, faces.labels)
 
 
 def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
-            batch_size: int = 32, device=None) -> dict:
+            batch_size: int = 32, device=None, scores: dict | None = None) -> dict:
     """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
 
     For methods that need more than the images, such as the attacks, which also take labels.
@@ -165,7 +184,8 @@ def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dic
     device = resolve_device(device)
     parts: dict = {}
     for part in _batches(len(faces), batch_size):
-        _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {}, parts)
+        _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {},
+                       scores or {}, parts)
     return _row(parts, faces.labels)
 
 
@@ -203,5 +223,5 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "course_recognizers", "evaluate", "measure",
-           "sweep", "identity", "perturbation_figure", "disagreement"]
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "mmod_faceness", "course_recognizers",
+           "evaluate", "measure", "sweep", "identity", "perturbation_figure", "disagreement"]

@@ -1,4 +1,9 @@
-"""Classical (naive) face de-identification: image filters applied to the whole face chip."""
+"""Classical (naive) face de-identification: image filters applied to the whole face chip.
+
+Blur, pixelation, masking, Gaussian and impulse noise, darkening and negation, the naive methods of
+the lecture (and of Newton, Sweeney and Malin 2005, who showed that such filters fail against a
+recognizer that sees filtered faces too). Each one is registered with its parameters.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +57,126 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
     return x.reshape(n, c, h, w).clamp(0, 1)
+
+
+def _generator(images: torch.Tensor, seed: int) -> torch.Generator:
+    return torch.Generator(device=images.device).manual_seed(seed)
+
+
+@register("pixelate", "classical", Param("block", 12, "side of the square blocks, in pixels", low=1, high=64))
+def pixelate(images: torch.Tensor, block: int = 12) -> torch.Tensor:
+    """Pixelation: every ``block x block`` tile replaced by its mean colour.
+
+    Tiles start at the top-left corner; the last row and column of tiles may be smaller (their mean
+    is over the pixels they hold). ``block=1`` is the identity.
+
+    Example
+    -------
+    >>> import torch
+    >>> pixelate(torch.rand(1, 3, 10, 10), block=4).shape
+    torch.Size([1, 3, 10, 10])
+    """
+    if block == 1:
+        return images.clone()
+    h, w = images.shape[-2:]
+    pad = (0, -w % block, 0, -h % block)
+    sums = F.avg_pool2d(F.pad(images, pad), block)
+    counts = F.avg_pool2d(F.pad(torch.ones_like(images[:1, :1]), pad), block)
+    means = sums / counts
+    return means.repeat_interleave(block, -2).repeat_interleave(block, -1)[..., :h, :w]
+
+
+#: The eye bar in dlib's face-box units (the 5-point template's eye corners lie at x 0.12..0.86,
+#: y 0.21..0.23): x from 0.0 to 1.0, y from 0.08 to 0.36.
+_EYE_BAR = (0.0, 1.0, 0.08, 0.36)
+
+
+def region_mask(size: int, region: str, padding: float = 0.4, device=None) -> torch.Tensor:
+    """Where ``region`` ("eyes" or "face") lies in an aligned ``size x size`` chip: a 0/1 mask.
+
+    The chips are dlib's (see :func:`facedid_lib.faces.chip_transform`): the face box is the
+    central ``1 / (1 + 2 padding)`` of the chip. "face" is the ellipse of
+    :func:`facedid_lib.faces.face_mask` with a hard edge; "eyes" is a bar over both eyes and
+    eyebrows (``_EYE_BAR``).
+    """
+    from ..faces import face_mask
+
+    if region == "face":
+        return face_mask(size, padding, feather=0.0, device=device)
+    if region != "eyes":
+        raise ValueError(f"region must be 'eyes' or 'face', got {region!r}")
+    unit = size / (1 + 2 * padding)
+    x0, x1, y0, y1 = ((padding + t) * unit for t in _EYE_BAR)
+    grid = torch.arange(size, device=device, dtype=torch.float32) + 0.5
+    rows = (grid >= y0) & (grid < y1)
+    cols = (grid >= x0) & (grid < x1)
+    return (rows[:, None] & cols[None, :]).float()
+
+
+@register("mask", "classical",
+          Param("region", "eyes", "what is covered: an eye bar or the whole face", choices=("eyes", "face")),
+          Param("fill", "black", "the cover: black, or the face's mean colour", choices=("black", "mean")))
+def mask(images: torch.Tensor, region: str = "eyes", fill: str = "black") -> torch.Tensor:
+    """Masking: cover the eyes (the "black bar" of old newspapers) or the whole face.
+
+    Works on square aligned chips (padding 0.4, as every face set of the course): the region is
+    :func:`region_mask`'s. ``fill="mean"`` paints the region in each image's mean colour inside it.
+    """
+    n, _, h, w = images.shape
+    if h != w:
+        raise ValueError(f"mask needs square aligned face chips, got {h} x {w} images")
+    where = region_mask(h, region, device=images.device).to(images.dtype)
+    if fill == "black":
+        cover = torch.zeros(n, 3, 1, 1, device=images.device, dtype=images.dtype)
+    else:
+        cover = (images * where).sum((-2, -1), keepdim=True) / where.sum()
+    return images * (1 - where) + cover * where
+
+
+@register("gaussian-noise", "classical",
+          Param("sigma", 0.2, "standard deviation of the noise (images in [0, 1])", low=0.0, high=1.0, step=0.01),
+          Param("seed", 0, "seed of the noise", low=0, high=2**31 - 1))
+def gaussian_noise(images: torch.Tensor, sigma: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """Additive Gaussian noise, ``clip(x + n, 0, 1)`` with ``n ~ N(0, σ²)`` per pixel and channel."""
+    noise = torch.randn(images.shape, generator=_generator(images, seed), device=images.device,
+                        dtype=images.dtype)
+    return (images + sigma * noise).clamp(0, 1)
+
+
+@register("impulse-noise", "classical",
+          Param("density", 0.2, "fraction of pixels replaced", low=0.0, high=1.0, step=0.01),
+          Param("seed", 0, "seed of the noise", low=0, high=2**31 - 1))
+def impulse_noise(images: torch.Tensor, density: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """Impulse ("salt and pepper") noise: a fraction ``density`` of the pixels set to black or white.
+
+    Each pixel (all three channels at once) is hit with probability ``density``; a hit pixel is
+    white or black with probability 1/2.
+    """
+    n, _, h, w = images.shape
+    g = _generator(images, seed)
+    hit = torch.rand(n, 1, h, w, generator=g, device=images.device) < density
+    white = torch.rand(n, 1, h, w, generator=g, device=images.device) < 0.5
+    return torch.where(hit, white.to(images.dtype), images)
+
+
+@register("darken", "classical", Param("factor", 0.2, "brightness kept: x' = factor x", low=0.01, high=1.0,
+                                        step=0.01))
+def darken(images: torch.Tensor, factor: float = 0.2) -> torch.Tensor:
+    """Darkening, ``x' = f x``: invertible (:func:`undo_darken`) but for 8-bit rounding."""
+    return images * factor
+
+
+def undo_darken(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """The inverse of :func:`darken`: ``x = clip(x' / f, 0, 1)``."""
+    return (images / factor).clamp(0, 1)
+
+
+@register("negate", "classical")
+def negate(images: torch.Tensor) -> torch.Tensor:
+    """Negation, ``x' = 1 - x``: its own inverse, so it hides nothing from whoever negates again."""
+    return 1 - images
+
+
+def quantize(images: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Round to ``levels`` grey levels, as saving an 8-bit image file does."""
+    return (images * (levels - 1)).round() / (levels - 1)
