@@ -48,7 +48,7 @@ class Explorer:
         self.output = W.Output()
         self.figure = None
         for control in self.controls.values():
-            control.observe(self._redraw, names="value")
+            control.observe(self._on_change, names="value")
         header = [W.HTML(f"<b>{title}</b>")] if title else []
         self.widget = W.VBox(header + [W.HBox(list(self.controls.values()),
                                               layout=W.Layout(flex_flow="row wrap")), self.output])
@@ -65,16 +65,24 @@ class Explorer:
             raise ValueError(f"no control named {', '.join(unknown)}; controls: {', '.join(self.controls)}")
         with self.output.hold_trait_notifications():
             for control in self.controls.values():
-                control.unobserve(self._redraw, names="value")
+                control.unobserve(self._on_change, names="value")
             try:
                 for name, value in values.items():
                     self.controls[name].value = value
             finally:
                 for control in self.controls.values():
-                    control.observe(self._redraw, names="value")
+                    control.observe(self._on_change, names="value")
         self._redraw()
 
-    def _redraw(self, _change=None) -> None:
+    def _on_change(self, _change) -> None:
+        """A slider moved: redraw; a value the callback rejects shows its message instead of a traceback."""
+        try:
+            self._redraw()
+        except ValueError as err:
+            self.output.outputs = ()
+            self.output.append_stdout(f"{err}\n")
+
+    def _redraw(self) -> None:
         self.figure = self.callback(**self.fixed, **self.values)
         # Set the output area's state instead of capturing display() in it: a headless executor
         # (nbclient, the book build) then has no output capture to mimic, which could stall it.
@@ -130,25 +138,59 @@ def detector_explorer(photos: dict, detectors: Sequence[str] = ("hog", "haar", "
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
 
 
-def method_view(images, method: str, **params):
-    """Clean faces, the method's output and the magnified change, titled with SSIM (a callback)."""
+def method_view(images, method: str, labels=None, recognizer=None, space=None, **params):
+    """Clean faces, the method's output and the magnified change, with metrics (a callback).
+
+    Titles give each output's SSIM and, with a ``recognizer`` (``images -> (N,) labels``) and the
+    true ``labels``, the identity it predicts (✓ right, ✗ wrong); the figure's title gives the mean
+    SSIM, L2 and, with a recognizer, the misclassification rate. ``space`` goes to methods that
+    need one (eigenfaces, hypersphere, k-Same-Eigen).
+    """
     from . import evaluate, metrics, methods
 
-    new = methods.get(method)(images, **params)
-    scores = metrics.ssim(new, images)
+    spec = methods.get(method)
+    new = spec(images, **({"space": space} if spec.needs else {}), **params)
+    ssim, l2 = metrics.ssim(new, images).cpu(), metrics.l2_norm(new, images).cpu()
     n = min(len(images), 6)
-    titles = (["clean"] * n + [f"SSIM {float(s):.2f}" for s in scores[:n]]
-              + ["|change| x 10"] * n)
-    return evaluate.perturbation_figure(images, new, n=n, titles=titles)
+    titles = [f"SSIM {float(s):.2f}" for s in ssim[:n]]
+    summary = f"{method}: mean SSIM {float(ssim.mean()):.3f}, L2 {float(l2.mean()):.1f}"
+    if recognizer is not None and labels is not None:
+        predicted = torch.as_tensor(recognizer(new)).cpu()
+        titles = [f"{t}, id {int(p)} {'✓' if p == y else '✗'}" for t, p, y in zip(titles, predicted, labels)]
+        summary += f", MR {metrics.misclassification_rate(predicted, labels.cpu()):.2f}"
+    fig = evaluate.perturbation_figure(images, new, n=n, titles=["clean"] * n + titles + ["|change| x 10"] * n)
+    fig.suptitle(summary, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
-def method_explorer(method: str, images) -> Explorer:
-    """Drag a registered method's parameters and watch a few faces change."""
+def method_explorer(method: str, images, labels=None, recognizer=None, space=None) -> Explorer:
+    """Drag a registered method's parameters and watch a few faces change (see :func:`method_view`)."""
     from . import methods
 
     spec = methods.get(method)
     return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
-                    method=method)
+                    method=method, labels=labels, recognizer=recognizer, space=space)
+
+
+def _methods_view(images, labels, recognizer, space, method: str, **params):
+    return method_view(images, method, labels, recognizer, space, **own_values(method, params))
+
+
+def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None, space=None) -> Explorer:
+    """Choose a method from ``names``, drag its parameters, see faces, change and metrics.
+
+    Each method keeps its own controls, named ``<method>_<parameter>``; see :func:`method_view`.
+    """
+    from . import methods
+
+    if not names:
+        raise ValueError("names is empty")
+    params = [Param("method", names[0], "the de-identification method", choices=tuple(names))]
+    for name in names:
+        params += prefixed(name, methods.get(name).params)
+    return Explorer(_methods_view, params, title="De-identification methods", images=images, labels=labels,
+                    recognizer=recognizer, space=space)
 
 
 ATTACK_CHOICES = ("P-FGVM", "I-FGVM", "I-FGSM")

@@ -120,3 +120,25 @@ def test_dedetection_view_shows_every_detector_before_and_after(data_folder):
     ex.update(eps_levels=8, steps=8)
     assert "mmod 0" in ex.figure.axes[1].get_title()
     plt.close("all")
+
+
+def test_methods_explorer_switches_methods_and_shows_the_recognizer():
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(4)
+
+    def recognizer(x):  # nearest clean face
+        return torch.cdist(x.flatten(1), images.flatten(1)).argmin(1)
+
+    ex = widgets.methods_explorer(["blur", "k-same-pixel"], images, labels, recognizer)
+    assert {"method", "blur_sigma", "k-same-pixel_k"} <= set(ex.controls)
+    ex.update(blur_sigma=0.0)
+    assert ex.figure.axes[4].get_title() == "SSIM 1.00, id 0 ✓"
+    assert "MR 0.00" in ex.figure._suptitle.get_text()
+    ex.update(method="k-same-pixel")
+    assert "k-same-pixel" in ex.figure._suptitle.get_text()
+    # a value the method rejects (k above the number of faces) shows its message, not a traceback
+    ex.controls["k-same-pixel_k"].value = 10
+    assert "at least k = 10" in ex.output.outputs[0]["text"]
+    with pytest.raises(ValueError, match="at least k = 10"):
+        ex.update()
+    plt.close("all")
