@@ -16,6 +16,7 @@ has ``predict``; :func:`course_recognizers` builds the course's four. Detectors 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import pandas as pd
@@ -84,23 +85,44 @@ def mmod_faceness() -> Callable:
     return score
 
 
+def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
+    """The two nearest-neighbour recognizers on a gallery: "dlib gallery" (the dlib descriptor in
+    PyTorch) and "dlib black box" (the compiled dlib, which no method of the course sees inside)."""
+    from .models import blackbox, dlib_resnet, gallery
+
+    return {
+        "dlib gallery": classifier(gallery.Gallery(dlib_resnet.embed, gallery_faces.images, gallery_faces.labels,
+                                                   n_classes=gallery_faces.n_classes, progress=progress)),
+        "dlib black box": blackbox.DlibBlackBox(gallery_faces.images, gallery_faces.labels, progress=progress).predict,
+    }
+
+
 def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool = False) -> dict:
     """The four recognizers every chapter measures against, on chips of any size.
 
     ``model_a``, ``model_b``: the trained recognizers (:func:`facedid_lib.models.recognizers.model_a`
     and ``model_b``); ``gallery_faces``: clean photos of the same identities (the training split)
-    for the two nearest-neighbour recognizers, the dlib descriptor in PyTorch ("dlib gallery")
-    and the compiled dlib ("dlib black box", which no method of the course sees inside).
+    for the two nearest-neighbour recognizers of :func:`dlib_recognizers`.
     """
-    from .models import blackbox, dlib_resnet, gallery
-
     return {
         "Model A": classifier(model_a.model, model_a.recipe.image_size),
         "Model B": classifier(model_b.model),
-        "dlib gallery": classifier(gallery.Gallery(dlib_resnet.embed, gallery_faces.images, gallery_faces.labels,
-                                                   n_classes=gallery_faces.n_classes, progress=progress)),
-        "dlib black box": blackbox.DlibBlackBox(gallery_faces.images, gallery_faces.labels, progress=progress).predict,
+        **dlib_recognizers(gallery_faces, progress),
     }
+
+
+def parrot_recognizers(method: Callable, gallery_faces: FaceSet, batch_size: int = 64, progress: bool = False,
+                       **params) -> dict:
+    """:func:`dlib_recognizers` on a gallery de-identified by the same method ("parrot" recognition).
+
+    Newton, Sweeney and Malin (2005) showed that an attacker who knows the method applies it to
+    the gallery too, and then matches de-identified faces against de-identified faces.
+    """
+    changed = torch.cat([method(gallery_faces.images[part], **params).detach().cpu()
+                         for part in _batches(len(gallery_faces), batch_size)])
+    return {f"parrot {name}": recognize
+            for name, recognize in dlib_recognizers(dataclasses.replace(gallery_faces, images=changed),
+                                                    progress).items()}
 
 
 def _batches(n: int, batch_size: int):
@@ -223,5 +245,6 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "mmod_faceness", "course_recognizers",
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "mmod_faceness", "dlib_recognizers",
+           "course_recognizers", "parrot_recognizers",
            "evaluate", "measure", "sweep", "identity", "perturbation_figure", "disagreement"]
