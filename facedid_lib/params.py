@@ -45,10 +45,13 @@ class Param:
                 raise ValueError(f"{self.name} must be True or False, got {value!r}")
             return value
         kind = type(self.default)
+        noun = "an int" if kind is int else "a float"
+        if isinstance(value, bool):
+            raise ValueError(f"{self.name} must be {noun}, got {value!r}")
         try:
             converted = kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.name} must be a {kind.__name__}, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{self.name} must be {noun}, got {value!r}") from None
         if kind is int and converted != value:
             raise ValueError(f"{self.name} must be a whole number, got {value!r}")
         if not self.low <= converted <= self.high:

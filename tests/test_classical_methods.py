@@ -112,6 +112,9 @@ def test_face_space_is_the_pca_of_its_training_faces():
     assert torch.allclose(methods.get("eigenface")(faces, space=space, n_components=5), faces, atol=1e-4)
     one = methods.get("eigenface")(faces, space=space, n_components=1)
     assert float((one - faces).abs().mean()) > 0.001
+    few = reconstruction.FaceSpace.fit(faces, n_components=5)  # 5 < 40 / 4: the randomized SVD
+    assert torch.allclose(few.scales, space.scales[:5], rtol=1e-3)
+    assert torch.allclose(few.decode(few.encode(faces)), faces, atol=1e-4)
     with pytest.raises(ValueError, match="fitted on"):
         space.encode(torch.rand(2, 3, 16, 16))
     with pytest.raises(ValueError, match="n_components must lie in"):

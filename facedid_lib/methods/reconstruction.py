@@ -62,18 +62,24 @@ class FaceSpace:
     def fit(cls, images: torch.Tensor, n_components: int | None = None, device=None) -> "FaceSpace":
         """PCA of ``images`` (N, 3, H, W) through the SVD of the centred data matrix.
 
-        Keeps ``n_components`` components (default: all ``N - 1`` with non-zero variance).
+        Keeps ``n_components`` components (default: all ``N - 1`` with non-zero variance). When
+        they are few (under N / 4), a randomized SVD (Halko et al. 2011, ``torch.svd_lowrank``
+        with 10 extra columns and 4 power iterations) finds them in a fraction of the time.
         """
         check_images(images)
         n = len(images)
         if n < 2:
             raise ValueError(f"a face space needs at least 2 training faces, got {n}")
-        x = images.to(device or images.device).flatten(1).float()
-        mean = x.mean(0)
-        _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
         k = n - 1 if n_components is None else n_components
         if not isinstance(k, int) or not 1 <= k <= n - 1:
             raise ValueError(f"n_components must be an int in [1, {n - 1}] for {n} faces, got {k!r}")
+        x = images.to(device or images.device).flatten(1).float()
+        mean = x.mean(0)
+        if k < n / 4:
+            _, s, v = torch.svd_lowrank(x - mean, q=k + 10, niter=4)
+            vh = v.T
+        else:
+            _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
         return cls(mean, vh[:k].contiguous(), s[:k] / math.sqrt(n - 1), tuple(images.shape[1:]))
 
     def __len__(self) -> int:
