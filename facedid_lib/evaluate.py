@@ -17,6 +17,7 @@ has ``predict``; :func:`course_recognizers` builds the course's four. Detectors 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Callable
 
 import pandas as pd
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import metrics
+from . import cache, metrics
 from .checks import check_images
 from .config import module_device, resolve_device
 from .data import FaceSet
@@ -87,14 +88,24 @@ def mmod_faceness() -> Callable:
 
 def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
     """The two nearest-neighbour recognizers on a gallery: "dlib gallery" (the dlib descriptor in
-    PyTorch) and "dlib black box" (the compiled dlib, which no method of the course sees inside)."""
+    PyTorch) and "dlib black box" (the compiled dlib, which no method of the course sees inside).
+
+    The gallery's descriptors are cached (keyed by a hash of its images and dlib's model file), so
+    later chapters build the same gallery in a moment.
+    """
     from .models import blackbox, dlib_resnet, gallery
 
-    return {
-        "dlib gallery": classifier(gallery.Gallery(dlib_resnet.embed, gallery_faces.images, gallery_faces.labels,
-                                                   n_classes=gallery_faces.n_classes, progress=progress)),
-        "dlib black box": blackbox.DlibBlackBox(gallery_faces.images, gallery_faces.labels, progress=progress).predict,
-    }
+    images, labels = gallery_faces.images, gallery_faces.labels
+    digest = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    path = cache.path_for("dlib-gallery", digest, labels.tolist(), blackbox.default_path())
+    entry = cache.load(path)
+    by_torch = gallery.Gallery(dlib_resnet.embed, images, labels, n_classes=gallery_faces.n_classes,
+                               progress=progress, embeddings=None if entry is None else entry["torch"])
+    by_dlib = blackbox.DlibBlackBox(images, labels, progress=progress,
+                                    descriptors=None if entry is None else entry["dlib"].numpy())
+    if entry is None:
+        cache.save({"torch": by_torch.embeddings.cpu(), "dlib": torch.from_numpy(by_dlib.gallery)}, path)
+    return {"dlib gallery": classifier(by_torch), "dlib black box": by_dlib.predict}
 
 
 def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool = False) -> dict:

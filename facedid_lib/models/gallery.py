@@ -61,6 +61,8 @@ class Gallery(nn.Module):
         C; default ``labels.max() + 1`` (pass a FaceSet's ``n_classes`` to keep its label space).
     progress : bool
         Show a progress bar while the gallery is embedded.
+    embeddings : (M, D) tensor, optional
+        The photos' embeddings, computed before (e.g. cached): the photos are not embedded again.
 
     Notes
     -----
@@ -71,7 +73,8 @@ class Gallery(nn.Module):
     """
 
     def __init__(self, embedder: Callable, images: torch.Tensor, labels, device=None,
-                 batch_size: int = 64, n_classes: int | None = None, progress: bool = True):
+                 batch_size: int = 64, n_classes: int | None = None, progress: bool = True,
+                 embeddings: torch.Tensor | None = None):
         super().__init__()
         if not callable(embedder):
             raise TypeError(f"embedder must be callable (images -> (N, D)), got {type(embedder).__name__}")
@@ -92,8 +95,11 @@ class Gallery(nn.Module):
         self.batch_size = batch_size
         self.n_classes = n_classes
         device = resolve_device(device, images)
-        with torch.no_grad():
-            gallery = self.embed(images.to(device), progress=progress, desc="embedding the gallery")
+        if embeddings is not None:
+            gallery = embeddings.to(device)
+        else:
+            with torch.no_grad():
+                gallery = self.embed(images.to(device), progress=progress, desc="embedding the gallery")
         if gallery.ndim != 2 or len(gallery) != len(images):
             raise ValueError(f"embedder must return (N, D) embeddings, got {tuple(gallery.shape)}")
         self.register_buffer("embeddings", gallery.detach())
