@@ -282,6 +282,11 @@ class _Tally:
     unreadable: int = 0
     failed: int = 0
 
+    def fail(self, job: "_Job", why) -> None:
+        """Count ``job`` as failed and say why on stderr."""
+        self.failed += 1
+        _report(f"failed {job.source}: {why}")
+
     def summary(self, method: str, output: Path) -> str:
         return (f"{method}: {self.written} written to {output} ({self.no_face} with no face found, written "
                 f"unchanged), {self.existing} skipped because the output exists (--overwrite replaces them), "
@@ -332,8 +337,7 @@ def _run_each(jobs, method: Method, params: dict, context: dict, device, args, t
                 faces.deidentify_video(job.source, job.target, method, progress=not args.quiet, **options)
                 tally.written += 1
             except _ERRORS as err:
-                tally.failed += 1
-                _report(f"failed {job.source}: {err}")
+                tally.fail(job, err)
             continue
         photo = _read(job, tally)
         if photo is None:
@@ -343,8 +347,7 @@ def _run_each(jobs, method: Method, params: dict, context: dict, device, args, t
             _write(job, new, tally)
             tally.no_face += not len(found)
         except _ERRORS as err:
-            tally.failed += 1
-            _report(f"failed {job.source}: {err}")
+            tally.fail(job, err)
 
 
 def _run_whole_set(jobs, method: Method, params: dict, context: dict, device, args, tally: _Tally) -> None:
@@ -352,8 +355,7 @@ def _run_whole_set(jobs, method: Method, params: dict, context: dict, device, ar
     aligned = []
     for job in tqdm(jobs, desc=f"{method.name}: aligning", unit="file", disable=args.quiet):
         if job.video:
-            tally.failed += 1
-            _report(f"skipped {job.source}: {method.name} sees all faces at once and does not run on videos")
+            tally.fail(job, f"{method.name} sees all faces at once and does not run on videos")
             continue
         photo = _read(job, tally)
         if photo is None:
@@ -361,8 +363,7 @@ def _run_whole_set(jobs, method: Method, params: dict, context: dict, device, ar
         try:
             aligned.append((job, photo, faces.align_faces(photo, args.detector, args.size, device=device)))
         except _ERRORS as err:
-            tally.failed += 1
-            _report(f"failed {job.source}: {err}")
+            tally.fail(job, err)
     if not aligned:
         return
     chips = torch.cat([found.chips for _, _, found in aligned])
@@ -382,8 +383,7 @@ def _run_whole_set(jobs, method: Method, params: dict, context: dict, device, ar
             _write(job, hidden, tally)
             tally.no_face += not count
         except _ERRORS as err:
-            tally.failed += 1
-            _report(f"failed {job.source}: {err}")
+            tally.fail(job, err)
 
 
 def main(argv: list[str] | None = None) -> int:
