@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m facedid_lib.bench {models,attacks} [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A, the PyTorch port of
@@ -8,6 +8,11 @@ on one batch of real face chips, all in one run so the numbers compare. Best of 
 ``attacks`` measures images per second of our I-FGSM and P-FGVM against torchattacks' BIM (the
 same update as I-FGSM) on the same model, batch and number of steps: Model A on its input and
 the dlib descriptor port (Model B's backbone with a head) on 192-pixel chips.
+
+``methods`` measures images per second of every registered de-identification method at its
+default parameters on 192-pixel chips (the eigenface methods on a face space of the chips
+themselves), torchvision's Gaussian blur beside ours, and photos per second of the whole
+pipeline (detect, align, de-identify, paste back) on the wild photos.
 """
 
 from __future__ import annotations
@@ -100,6 +105,39 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None) -> p
     return table
 
 
+def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
+    """Images per second of every registered method, torchvision's blur, and the photo pipeline."""
+    import torchvision.transforms.functional as TF
+
+    from . import faces as face_tools
+    from . import methods as registry
+    from .methods.reconstruction import FaceSpace
+
+    device = config.resolve_device(device)
+    config.seed_everything(0)
+    chips = data.load_faces(size=192, n_identities=batch, per_identity=2, progress=False).images.to(device)
+    space = FaceSpace.fit(chips, min(50, len(chips) - 1))
+    chips = chips[:batch]
+    rows = []
+    for name, spec in registry.REGISTRY.items():
+        given = {"space": space} if spec.needs else {}
+        if "n_components" in spec.defaults():
+            given["n_components"] = len(space)
+        seconds = _best_time(lambda: (spec(chips, **given), _sync(device)), repeat)
+        rows.append({"what": name, "unit": "chips/s", "speed": len(chips) / seconds})
+    sigma = registry.get("blur").defaults()["sigma"]
+    size = 2 * int(np.ceil(3 * sigma)) + 1  # the kernel of ours
+    seconds = _best_time(lambda: (TF.gaussian_blur(chips, [size, size], [sigma, sigma]), _sync(device)), repeat)
+    rows.append({"what": "blur (torchvision)", "unit": "chips/s", "speed": len(chips) / seconds})
+    photos = list(data.wild_photos(limit=4).values())
+    pixelate = registry.get("pixelate")
+    seconds = _best_time(lambda: [face_tools.deidentify_photo(p, pixelate, device=device) for p in photos], repeat)
+    rows.append({"what": "photo pipeline (HOG + pixelate)", "unit": "photos/s", "speed": len(photos) / seconds})
+    table = pd.DataFrame(rows).set_index("what")
+    table.attrs.update(batch=len(chips), device=str(device), threads=torch.get_num_threads())
+    return table
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -107,25 +145,29 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models", "attacks"])
+    parser.add_argument("suite", choices=["models", "attacks", "methods"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
-    table = (models if args.suite == "models" else attacks)(args.batch, args.repeat, device=args.device)
+    suite = {"models": models, "attacks": attacks, "methods": methods}[args.suite]
+    table = suite(args.batch, args.repeat, device=args.device)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
     print(table.round(1).to_string())
     if args.suite == "models":
         forward = table["forward img/s"]
         ratio = forward["dlib ResNet (torch port)"] / forward["dlib (compiled, CPU)"]
         print(f"torch port / dlib forward speed: {ratio:.1f}x")
-    else:
+    elif args.suite == "attacks":
         speed = table["img/s"]
         for model in speed.index.get_level_values(0).unique():
             for ours in ("I-FGSM (ours)", "P-FGVM (ours)"):
                 print(f"{model}: {ours} / BIM speed: {speed[model, ours] / speed[model, 'BIM (torchattacks)']:.2f}x")
+    else:
+        speed = table["speed"]
+        print(f"blur, ours / torchvision speed: {speed['blur'] / speed['blur (torchvision)']:.2f}x")
 
 
 if __name__ == "__main__":

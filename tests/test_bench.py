@@ -23,3 +23,15 @@ def test_attacks_benchmark_compares_ours_with_torchattacks(monkeypatch, data_fol
     assert (table["img/s"] > 0).all()
     bench.main(["attacks", "--batch", "2", "--repeat", "1", "--device", "cpu"])
     assert "I-FGSM (ours) / BIM speed" in capsys.readouterr().out
+
+
+def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folder, tmp_path, capsys):
+    from facedid_lib import methods
+
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    table = bench.methods(batch=4, repeat=1, device="cpu")
+    assert set(methods.REGISTRY) | {"blur (torchvision)", "photo pipeline (HOG + pixelate)"} == set(table.index)
+    assert (table["speed"] > 0).all()
+    bench.main(["methods", "--batch", "4", "--repeat", "1", "--device", "cpu"])
+    assert "blur, ours / torchvision speed" in capsys.readouterr().out
