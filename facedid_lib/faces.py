@@ -51,7 +51,8 @@ from .params import Param
 from .resample import pyramid_down
 
 __all__ = [
-    "Detection", "AlignedFaces", "match_faces", "detector_params", "DETECTOR_PARAMS", "register_detector", "detect", "landmarks",
+    "Detection", "AlignedFaces", "match_faces", "detector_names", "detector_params", "DETECTOR_PARAMS",
+    "register_detector", "detect", "landmarks",
     "chip_transform", "extract_chips", "align_faces", "align_largest", "face_mask", "paste_back",
     "photo_masks", "deidentify_photo", "deidentify_video", "read_image", "write_image",
 ]
@@ -268,7 +269,13 @@ def register_detector(name: str, fn: Callable, params: Sequence[Param] = ()) -> 
 
 
 #: Detectors that live in their own module, registered when first asked for by name.
-_LAZY_DETECTORS = {"mmod": "facedid_lib.models.mmod"}
+_LAZY_DETECTORS = {"mmod": "facedid_lib.models.mmod", "yunet": "facedid_lib.models.yunet"}
+
+
+def detector_names() -> tuple[str, ...]:
+    """Every detector usable by name: the built-in ones, those in their own modules, and any added
+    by :func:`register_detector` (the command line and the explorers offer these)."""
+    return tuple(dict.fromkeys([*_DETECTORS, *_LAZY_DETECTORS]))
 
 
 def detector_params(detector: str) -> list[Param]:
@@ -276,7 +283,7 @@ def detector_params(detector: str) -> list[Param]:
     if detector not in _DETECTORS and detector in _LAZY_DETECTORS:
         importlib.import_module(_LAZY_DETECTORS[detector])  # registers itself
     if detector not in _DETECTORS:
-        known = sorted(set(_DETECTORS) | set(_LAZY_DETECTORS))
+        known = sorted(detector_names())
         raise ValueError(f"detector must be one of {known}, got {detector!r}")
     return DETECTOR_PARAMS[detector]
 
@@ -293,7 +300,8 @@ def detect(photo, detector: str = "hog", **params) -> list[Detection]:
     Parameters
     ----------
     photo : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1].
-    detector : ``"hog"`` (dlib), ``"haar"`` (OpenCV) or one added by :func:`register_detector`.
+    detector : ``"hog"`` (dlib), ``"haar"`` (OpenCV), ``"mmod"`` (dlib's CNN, ported),
+        ``"yunet"`` (OpenCV Zoo's CNN) or one added by :func:`register_detector`.
     **params : the detector's parameters, see ``DETECTOR_PARAMS[detector]``.
 
     Returns

@@ -118,17 +118,19 @@ def detector_view(photos: dict, photo: str, detector: str, **params):
                                       title=f"{detector}: {len(found)} face(s) in {photo}")
 
 
-def detector_explorer(photos: dict, detectors: Sequence[str] = ("hog", "haar", "mmod")) -> Explorer:
+def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> Explorer:
     """Choose a photo and a detector, drag its parameters, see the boxes.
 
     Parameters
     ----------
     photos : ``name -> photo`` (e.g. :func:`facedid_lib.data.wild_photos`).
-    detectors : detector names (``faces.detect``'s); each one's parameters get their own controls,
-        named ``<detector>_<parameter>``.
+    detectors : detector names (``faces.detect``'s; default: every one of
+        ``faces.detector_names()``); each one's parameters get their own controls, named
+        ``<detector>_<parameter>``.
     """
     from . import faces
 
+    detectors = tuple(detectors or faces.detector_names())
     if not photos:
         raise ValueError("photos is empty")
     params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
@@ -259,14 +261,14 @@ def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOIC
                     labels=labels)
 
 
-DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue"}
+DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue", "yunet": "magenta"}
 
 
 def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
     """A photo before and after de-detection, every detector's boxes, and ``|change| x 10``.
 
     ``eps_levels`` is ε in grey levels (ε = eps_levels / 255); a callback of
-    :func:`dedetection_explorer`. MMOD's boxes are lime, HOG's orange, Haar's blue.
+    :func:`dedetection_explorer`. MMOD's boxes are lime, HOG's orange, Haar's blue, YuNet's magenta.
     """
     from . import faces, plotting
     from .methods import dedetection
