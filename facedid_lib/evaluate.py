@@ -272,6 +272,102 @@ def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dic
     return pd.DataFrame(rows).set_index(param)
 
 
+@dataclasses.dataclass
+class AttackResults:
+    """What :func:`attack_table` measured: the table, and per ``(model, method)`` the de-identified
+    images (CPU, the faces' order) and the attack object (its ``history`` and ``targets``)."""
+
+    table: pd.DataFrame
+    images: dict
+    attacks: dict
+
+
+def attack_table(models: dict, parameters: dict, faces: FaceSet, recognizers: dict, target: str = "random",
+                 seed: int = 0, device=None, progress: bool = True) -> AttackResults:
+    """The P-FGVM paper's Table 3 on our faces: each attack on its model, measured on every recognizer.
+
+    Parameters
+    ----------
+    models : ``name -> nn.Module`` giving logits on the faces' chips, the models attacked (e.g.
+        ``{"Model A": A.on_chips(), "Model B": B.on_chips()}``); each name must also be a key of
+        ``recognizers``.
+    parameters : ``(model name, attack name) -> parameters`` of
+        :func:`facedid_lib.methods.adversarial.make` (the paper's Table 2, or ours).
+    faces : the faces to de-identify; recognizers : as in :func:`evaluate`.
+    target, seed : whom the faces should become (the same seeded targets for every method).
+
+    Returns
+    -------
+    :class:`AttackResults`; its table has one row per ``(model, method)`` with ``L2``, ``SSIM``,
+    ``MR`` (on the attacked model: the paper's column), ``TS`` (targeted success on it) and
+    ``MR <name>`` for every recognizer (the transfer of the attack).
+    """
+    from .methods import adversarial
+
+    missing = sorted({model for model, _ in parameters} - set(models))
+    if missing:
+        raise ValueError(f"parameters name models {missing} that models does not hold")
+    missing = sorted(set(models) - set(recognizers))
+    if missing:
+        raise ValueError(f"recognizers must include the attacked models, missing {missing}")
+    rows, images, attacks = {}, {}, {}
+    for (model_name, method), params in parameters.items():
+        attack = adversarial.make(method, models[model_name], target=target, seed=seed, **params)
+        new = attack.perturb(faces.images, faces.labels, desc=f"{method} on {model_name}", progress=progress)
+        row = measure(faces, new, recognizers, device=device)
+        ts = (metrics.targeted_success_rate(classifier(models[model_name])(new), attack.targets)
+              if attack.targets is not None else float("nan"))
+        rows[model_name, method] = {"L2": row["L2"], "SSIM": row["SSIM"], "MR": row[f"MR {model_name}"], "TS": ts,
+                                    **{k: v for k, v in row.items() if k.startswith("MR ")}}
+        images[model_name, method], attacks[model_name, method] = new, attack
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "method"])
+    return AttackResults(table, images, attacks)
+
+
+def improvement(table: pd.DataFrame, proposed: str = "P-FGVM") -> pd.DataFrame:
+    """The P-FGVM paper's percentage improvements of ``proposed`` on every other method, per model.
+
+    The paper's own numbers follow these definitions (recomputed from its Table 3):
+    ``L2 % = 100 (L2_other - L2_P) / L2_other``, ``SSIM % = 100 (SSIM_P - SSIM_other) / SSIM_P``
+    and ``MR % = 100 (MR_P - MR_other) / MR_other``; positive is better for P-FGVM.
+
+    ``table``: indexed by ``(model, method)`` with columns ``L2``, ``SSIM``, ``MR`` (as
+    :func:`attack_table`'s or :func:`facedid_lib.published.pfgvm_table3`).
+    """
+    rows = {}
+    for model in table.index.unique(0):
+        p = table.loc[(model, proposed)]
+        for other in table.loc[model].index:
+            if other == proposed:
+                continue
+            o = table.loc[(model, other)]
+            rows[model, f"{proposed} vs {other}"] = {
+                "L2 %": 100 * (o.L2 - p.L2) / o.L2, "SSIM %": 100 * (p.SSIM - o.SSIM) / p.SSIM,
+                "MR %": 100 * (p.MR - o.MR) / o.MR if o.MR else float("nan")}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["model", "comparison"])
+    return out
+
+
+def beside(tables: dict) -> pd.DataFrame:
+    """Tables of the same rows side by side: ``{"ours": t1, "paper": t2}`` -> each column the first
+    table shares with another as ``(column, "ours")``, ``(column, "paper")``, ... in the first
+    table's column order, on the first table's rows (NaN where another table has no such row or
+    column)."""
+    if len(tables) < 2:
+        raise ValueError(f"give at least two tables, got {len(tables)}")
+    names, frames = list(tables), list(tables.values())
+    first = frames[0]
+    columns = [c for c in first.columns if any(c in f.columns for f in frames[1:])]
+    if not columns:
+        raise ValueError("the tables share no column")
+    frames = [f.reindex(index=first.index) for f in frames]
+    parts = {(c, name): frame[c] if c in frame.columns else float("nan")
+             for c in columns for name, frame in zip(names, frames)}
+    return pd.DataFrame(parts, index=first.index)
+
+
 def identity(images: torch.Tensor, **_) -> torch.Tensor:
     """The clean faces themselves: the baseline row of every table."""
     return images
@@ -297,4 +393,5 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
 
 __all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness",
            "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
-           "evaluate", "measure", "sweep", "identity", "perturbation_figure", "disagreement"]
+           "evaluate", "measure", "sweep", "AttackResults", "attack_table", "improvement", "beside", "identity",
+           "perturbation_figure", "disagreement"]

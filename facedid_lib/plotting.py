@@ -108,3 +108,24 @@ def detections_grid(photos: Sequence, detections: Sequence, titles: Sequence[str
             ax.set_title(titles[i] if titles else f"{len(detections[i])} face(s)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def roc_figure(roc: dict, threshold: float | None = None, title: str | None = None):
+    """A verifier's ROC (``roc``: ``fpr``, ``tpr``, ``thresholds``, ``auc``, as
+    :class:`facedid_lib.models.sface.Verifier` gives it), log false-accept axis, with the operating
+    point of ``threshold`` marked."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    fpr, tpr = np.asarray(roc["fpr"]), np.asarray(roc["tpr"])
+    ax.plot(np.maximum(fpr, 1e-5), tpr, label=f"ROC (AUC {roc['auc']:.4f})")
+    if threshold is not None:
+        i = int(np.argmin(np.abs(np.asarray(roc["thresholds"]) - threshold)))
+        ax.plot(max(fpr[i], 1e-5), tpr[i], "ro", label=f"threshold {threshold:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("false accept rate (impostor pairs accepted)")
+    ax.set_ylabel("true accept rate")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -105,3 +105,54 @@ def test_dlib_recognizers_cache_their_gallery(data_folder, tmp_path, monkeypatch
     for name in ("dlib gallery", "dlib black box"):
         assert torch.equal(first[name](faces.images), again[name](faces.images)), name
     assert torch.equal(first["dlib black box"](faces.images), faces.labels)
+
+
+class ColourNet(torch.nn.Module):
+    """A differentiable 'recognizer' of the colour faces: logits from the mean colour."""
+
+    def forward(self, images):
+        return -torch.cdist(images.mean((2, 3)), torch.tensor([[0.2, 0.5, 0.8], [0.8, 0.2, 0.5], [0.5, 0.8, 0.2]]))
+
+
+def test_attack_table_measures_each_attack_on_its_model_and_every_recognizer():
+    faces, net = colour_faces(), ColourNet()
+    parameters = {("net", "I-FGSM"): {"alpha": 0.05, "eps": 0.6, "steps": 20},
+                  ("net", "P-FGVM"): {"alpha": 3000.0, "lam": 1e-4, "steps": 40}}
+    recognizers = {"net": evaluate.classifier(net), "colour": nearest_colour}
+    results = evaluate.attack_table({"net": net}, parameters, faces, recognizers, progress=False, device="cpu")
+    table = results.table
+    assert list(table.index) == list(parameters)
+    assert set(table.columns) == {"L2", "SSIM", "MR", "TS", "MR net", "MR colour"}
+    assert (table["MR"] == table["MR net"]).all() and (table["TS"] == 1.0).all()
+    assert results.images["net", "P-FGVM"].shape == faces.images.shape
+    # the same seeded random targets for both methods, never the true identity
+    targets = results.attacks["net", "I-FGSM"].targets
+    assert torch.equal(targets, results.attacks["net", "P-FGVM"].targets) and not (targets == faces.labels).any()
+    with pytest.raises(ValueError, match="recognizers must include"):
+        evaluate.attack_table({"net": net}, parameters, faces, {"colour": nearest_colour}, progress=False)
+    with pytest.raises(ValueError, match="models does not hold"):
+        evaluate.attack_table({}, parameters, faces, recognizers, progress=False)
+
+
+def test_improvement_reproduces_the_papers_percentages():
+    """Our definitions recompute Table 3's lower part from its upper part (to its rounding)."""
+    from facedid_lib import published
+
+    ours = evaluate.improvement(published.pfgvm_table3())
+    paper = published.pfgvm_improvement()
+    assert list(ours.index) == list(paper.index)
+    assert (ours - paper).abs().max().max() <= 0.15, ours - paper
+
+
+def test_beside_interleaves_two_tables():
+    ours = pd.DataFrame({"L2": [1.0, 2.0], "MR": [0.5, 1.0], "TS": [0.1, 0.2]}, index=["a", "b"])
+    theirs = pd.DataFrame({"MR": [0.9], "L2": [3.0]}, index=["b"])
+    both = evaluate.beside({"ours": ours, "paper": theirs})
+    assert list(both.columns) == [("L2", "ours"), ("L2", "paper"), ("MR", "ours"), ("MR", "paper")]
+    assert both.loc["b", ("L2", "paper")] == 3.0 and pd.isna(both.loc["a", ("MR", "paper")])
+    three = evaluate.beside({"ours": ours, "again": ours[["MR"]], "paper": theirs})
+    assert three.loc["a", ("MR", "again")] == 0.5 and pd.isna(three.loc["a", ("L2", "again")])
+    with pytest.raises(ValueError, match="no column"):
+        evaluate.beside({"ours": ours[["TS"]], "paper": theirs})
+    with pytest.raises(ValueError, match="two tables"):
+        evaluate.beside({"ours": ours})

