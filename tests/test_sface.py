@@ -86,6 +86,8 @@ def test_verifier_threshold_and_roc(faceset):
     rates = verifier.rates(sface.embed(test.images), test.labels)
     assert rates["genuine pairs"] == 10 * 6 and rates["impostor pairs"] == 40 * 39 // 2 - 60
     assert rates["TAR"] >= 0.8 and rates["FAR"] <= 0.1, rates
+    stricter = verifier.rates(sface.embed(test.images), test.labels, threshold=sface.OPENCV_THRESHOLD)
+    assert stricter["FAR"] <= rates["FAR"] and stricter["TAR"] <= rates["TAR"]  # 0.363 > our threshold
     from facedid_lib import plotting
 
     fig = plotting.roc_figure(verifier.roc, verifier.threshold, title="SFace")

