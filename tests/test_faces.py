@@ -190,10 +190,13 @@ def test_register_detector(group):
                             [faces.Param("shift", 0, "moves the box", low=0, high=10, step=1)])
     try:
         assert faces.detect(group, "fixed", shift=2) == [box._replace(x0=152.0)]
+        assert "fixed" in faces.detector_names()
         assert len(faces.align_faces(group, "fixed", size=64, device="cpu")) == 1
     finally:
         faces._DETECTORS.pop("fixed")
         faces.DETECTOR_PARAMS.pop("fixed")
+    assert "fixed" not in faces.detector_names()
+    assert {"haar", "hog", "mmod", "yunet"} <= set(faces.detector_names())  # lazy ones before their import
 
 
 # ------------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_detector_explorer_drives_the_real_detectors(data_folder):
     photos = {name: photos[name] for name in ("027779.jpg", "000988.jpg")}
     ex = widgets.detector_explorer(photos)
     assert {"photo", "detector", "haar_scale_factor", "haar_min_neighbors", "hog_upsample", "hog_threshold",
-            "mmod_threshold"} <= set(ex.controls)
+            "mmod_threshold", "yunet_score_threshold"} <= set(ex.controls)
     ex.update(photo="027779.jpg", detector="hog", hog_upsample=1)
     assert ex.figure.axes[0].get_title() == "hog: 3 face(s) in 027779.jpg"
     assert len(ex.figure.axes[0].patches) == 3
@@ -70,6 +70,8 @@ def test_detector_explorer_drives_the_real_detectors(data_folder):
     assert ex.figure.axes[0].get_title() == "haar: 3 face(s) in 027779.jpg"
     ex.update(detector="mmod")
     assert ex.figure.axes[0].get_title().startswith("mmod: ")
+    ex.update(detector="yunet")
+    assert ex.figure.axes[0].get_title() == "yunet: 3 face(s) in 027779.jpg"
     with pytest.raises(ValueError, match="detector must be one of"):
         widgets.detector_explorer(photos, ["nope"])
     fig = plotting.detections_grid(list(photos.values()), [[], [(1, 1, 5, 5, 1.0)]])
