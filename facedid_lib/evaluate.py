@@ -79,11 +79,11 @@ def mmod_detector(threshold: float = 0.0) -> Callable:
 
 def yunet_detector(score_threshold: float = 0.6) -> Callable:
     """``chips -> (N,) bool``: YuNet (:mod:`facedid_lib.models.yunet`) finds a face in the chip."""
+    from . import faces
     from .models import yunet
 
     def detected(chips: torch.Tensor) -> torch.Tensor:
-        pixels = (chips.detach().cpu() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        return torch.tensor([len(yunet.detect_yunet(p, score_threshold)) > 0 for p in pixels])
+        return torch.tensor([len(yunet.detect_yunet(p, score_threshold)) > 0 for p in faces.chips_to_uint8(chips)])
 
     return detected
 

@@ -51,7 +51,7 @@ from .params import Param
 from .resample import pyramid_down
 
 __all__ = [
-    "Detection", "AlignedFaces", "match_faces", "detector_names", "detector_params", "DETECTOR_PARAMS",
+    "Detection", "AlignedFaces", "match_faces", "chips_to_uint8", "detector_names", "detector_params", "DETECTOR_PARAMS",
     "register_detector", "detect", "landmarks",
     "chip_transform", "extract_chips", "align_faces", "align_largest", "face_mask", "paste_back",
     "photo_masks", "deidentify_photo", "deidentify_video", "read_image", "write_image",
@@ -95,6 +95,12 @@ def _to_uint8(photo) -> np.ndarray:
     if isinstance(photo, np.ndarray):
         return np.ascontiguousarray(photo)
     return (photo.detach() * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def chips_to_uint8(chips: torch.Tensor) -> np.ndarray:
+    """A batch of ``(N, 3, H, W)`` float chips in [0, 1] as ``(N, H, W, 3)`` uint8 RGB arrays (rounded),
+    as a saved photo and the compiled detectors and recognizers (dlib, OpenCV) want them."""
+    return (chips.detach().cpu().float() * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def _to_tensor(photo, device) -> torch.Tensor:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..checks import check_images
+from ..faces import chips_to_uint8
 from .dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, default_path, to_dlib_chip
 from .gallery import _check_labels
 
@@ -90,7 +91,7 @@ class DlibBlackBox:
             for i in chunks:
                 batch = images[i:i + self.batch_size].detach().cpu().float()
                 chips = to_dlib_chip(batch, self.padding, size=DLIB_CHIP_SIZE, out_padding=DLIB_CHIP_PADDING)
-                pixels = (chips * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                pixels = chips_to_uint8(chips)
                 out.append(np.array(recognizer.compute_face_descriptor(
                     [np.ascontiguousarray(p) for p in pixels]), dtype=np.float64).reshape(-1, 128))
         return np.concatenate(out)

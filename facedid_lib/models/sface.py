@@ -104,10 +104,6 @@ def _landmark_similarity(points: np.ndarray) -> np.ndarray:
     return np.hstack([c * rotation, t[:, None]])
 
 
-def _as_uint8_rgb(chips: torch.Tensor) -> np.ndarray:
-    return (chips.detach().cpu().float() * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def align(chips: torch.Tensor, padding: float = 0.4, align: str = "yunet") -> np.ndarray:
     """SFace's input for each chip: ``(N, 112, 112, 3)`` uint8 BGR faces on its template.
 
@@ -123,7 +119,9 @@ def align(chips: torch.Tensor, padding: float = 0.4, align: str = "yunet") -> np
         raise ValueError(f"chips must be square, got {tuple(chips.shape)}")
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
-    pixels = _as_uint8_rgb(chips)
+    from ..faces import chips_to_uint8
+
+    pixels = chips_to_uint8(chips)
     fixed = chip_to_sface(chips.shape[-1], padding)
     out = np.empty((len(pixels), SFACE_SIZE, SFACE_SIZE, 3), np.uint8)
     for i, rgb in enumerate(pixels):
