@@ -3,18 +3,29 @@
 Every entry is a ``torch.save`` file named ``<kind>-<hash>.pt``: the hash covers everything that
 determines the content, so a changed parameter gives a new entry and never a stale one. Files are
 written to a temporary name and renamed, so an interrupted run never leaves a half-written entry,
-and loaded with ``weights_only=True``.
+and loaded with ``weights_only=True``. An entry that cannot be read (truncated, not a torch file) is
+named in a warning, removed and rebuilt by whoever asked for it.
+
+:func:`trained` is the one trained-model cache of the course: a network is built, its weights are
+loaded when an entry exists for everything that determines them, the network's definition
+included (the source of its classes, see :func:`definition`), and trained and stored otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
+from typing import Callable
 
 import torch
+import torch.nn as nn
 
 from . import config
 
@@ -45,8 +56,70 @@ def save(obj, path: Path) -> None:
 
 
 def load(path: Path):
-    """Load a cache entry (tensors, dicts, lists of plain values only), or None when absent."""
+    """Load a cache entry (tensors, dicts, lists of plain values only), or None when absent.
+
+    An entry that cannot be read is removed with a warning that names it, and None is returned,
+    so the caller rebuilds it.
+    """
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        warnings.warn(f"the cache entry {path} cannot be read ({type(err).__name__}); it is removed and rebuilt",
+                      stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def definition(module: nn.Module) -> str:
+    """A hash of what defines ``module``: its ``repr`` and the source of every class in it.
+
+    A changed class (a layer added, a default changed) changes the hash, so :func:`trained`
+    never loads weights trained for another definition.
+    """
+    classes = sorted({type(m) for m in module.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+    sources = []
+    for cls in classes:
+        try:
+            sources.append(inspect.getsource(cls))
+        except (OSError, TypeError):  # a class without source (built in C): its name stands for it
+            sources.append(f"{cls.__module__}.{cls.__qualname__}")
+    return key(repr(module), sources)
+
+
+def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module], dict], *key_parts,
+            part: str | None = None) -> tuple[nn.Module, dict]:
+    """The network ``build()`` with trained weights: loaded from the cache, or trained and stored.
+
+    Parameters
+    ----------
+    name : the entry's kind, the start of its file name (``model_a``, ``autoencoder``...).
+    build : makes the untrained network (seed inside it where the initialisation is random).
+    train : trains the network in place and returns plain values to keep beside the weights (its
+        history); called only when no usable entry exists.
+    key_parts : everything else that determines the weights (data, recipe, seed); the network's
+        :func:`definition` is always part of the key.
+    part : store and load only this submodule (``"head"``: Model B's frozen descriptor comes from
+        its package, only the head is trained).
+
+    Returns
+    -------
+    ``(network, info)``, the network in eval mode and what ``train`` returned. An entry whose
+    weights do not fit the network is named in a warning and trained again.
+    """
+    network = build()
+    stored = network.get_submodule(part) if part else network
+    path = path_for(name, definition(network), *key_parts)
+    entry = load(path)
+    if entry is not None:
+        try:
+            stored.load_state_dict(entry["state"])
+            return network.eval(), entry["info"]
+        except (KeyError, TypeError, RuntimeError) as err:
+            warnings.warn(f"the cache entry {path} does not fit {name} ({type(err).__name__}); training again",
+                          stacklevel=2)
+    info = train(network)
+    save({"state": stored.state_dict(), "info": info}, path)
+    return network.eval(), info

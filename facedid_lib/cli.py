@@ -36,8 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import config, data, faces
-from .methods import REGISTRY, Method
-from .methods.reconstruction import FaceSpace
+from .methods import PROVIDERS, REGISTRY, Method, provide
 from .params import Param
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -102,9 +101,9 @@ def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
     _add_param(group, _SIZE)
     group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
                                         "else CUDA where available)")
-    if "space" in method.needs:
+    if method.needs:
         group.add_argument("--faces", type=Path, metavar="DIR",
-                           help="training faces the face space is fitted on: a face folder as "
+                           help=f"training faces for its {' and '.join(method.needs)}: a face folder as "
                                 "facedid_lib.data.load_faces reads it (default: FACEDID_DATA)")
 
 
@@ -116,9 +115,9 @@ def _plain(text: str) -> str:
 def _description(method: Method) -> str:
     """A sub-command's description: the summary and what is special about the method."""
     lines = [f"{method.summary} (family: {method.family})"]
-    if "space" in method.needs:
-        lines.append("It needs a face space: eigenfaces fitted on the training faces of --faces (default "
-                     "FACEDID_DATA), at the chip size.")
+    for need in method.needs:
+        lines.append(f"It needs {PROVIDERS[need].help}: made from the training faces of --faces (default "
+                     "FACEDID_DATA), at the chip size, once (cached where it is trained).")
     if method.whole_set:
         lines.append("It sees all faces at once: every photo is read and aligned first, the method runs once "
                      "on the faces of all photos together, then each photo is written. Videos are not supported.")
@@ -224,17 +223,18 @@ def _device(text: str | None, error) -> torch.device:
     return device
 
 
-def _face_space(args, n_components: int | None, device: torch.device, error) -> FaceSpace:
-    """The first ``n_components`` eigenfaces of ``--faces`` (default FACEDID_DATA) at the chip size."""
+def _context(args, method: Method, params: dict, device: torch.device, error) -> dict:
+    """What ``method`` needs besides its parameters, made by its providers from ``--faces``."""
+    if not method.needs:
+        return {}
     if args.faces is None and config.data_dir() is None:
-        error(f"{args.method} needs training faces to fit its face space: pass --faces DIR (a face folder as "
-              "facedid_lib.data.load_faces reads it) or set FACEDID_DATA")
+        error(f"{args.method} needs training faces for its {' and '.join(method.needs)}: pass --faces DIR "
+              "(a face folder as facedid_lib.data.load_faces reads it) or set FACEDID_DATA")
+    if not args.quiet:
+        tqdm.write(f"making the {' and '.join(method.needs)} of {args.method} from the faces of "
+                   f"{args.faces or config.data_dir()}", file=sys.stderr)
     try:
-        train = data.load_faces(args.faces, size=args.size, progress=False)
-        if not args.quiet:
-            tqdm.write(f"fitting the face space on {len(train)} faces of {args.faces or config.data_dir()}",
-                       file=sys.stderr)
-        return FaceSpace.fit(train.images, n_components, device=device)
+        return provide(method, args.faces, size=args.size, device=device, progress=not args.quiet, **params)
     except (OSError, ValueError) as err:
         error(f"--faces: {err}")
 
@@ -251,11 +251,7 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
         faces.detect(np.zeros((32, 32, 3), np.uint8), args.detector)
     except (RuntimeError, OSError, ValueError, ImportError) as err:
         error(f"--detector {args.detector}: {err}")
-    if "space" in method.needs:
-        n_components = params.get("n_components", method.defaults().get("n_components"))
-        context = {"space": _face_space(args, n_components, device, error)}
-    else:
-        context = {}
+    context = _context(args, method, params, device, error)
     if not method.whole_set:
         try:
             method(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context, **params)

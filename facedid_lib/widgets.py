@@ -140,18 +140,25 @@ def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> E
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
 
 
-def method_view(images, method: str, labels=None, recognizer=None, space=None, **params):
+def method_view(images, method: str, labels=None, recognizer=None, context: dict | None = None, **params):
     """Clean faces, the method's output and the magnified change, with metrics (a callback).
 
     Titles give each output's SSIM and, with a ``recognizer`` (``images -> (N,) labels``) and the
     true ``labels``, the identity it predicts (✓ right, ✗ wrong); the figure's title gives the mean
-    SSIM, L2 and, with a recognizer, the misclassification rate. ``space`` goes to methods that
-    need one (eigenfaces, hypersphere, k-Same-Eigen).
+    SSIM, L2 and, with a recognizer, the misclassification rate. ``context`` holds the
+    prerequisites methods may need (name -> object, e.g. ``{"space": space}`` for the eigenface
+    methods, ``{"autoencoder": ae}``); each method takes what it needs from it, and what is not
+    there is made by the method's provider (:func:`facedid_lib.methods.provide`) from
+    ``FACEDID_DATA``, trained once and cached.
     """
     from . import evaluate, metrics, methods
 
     spec = methods.get(method)
-    new = spec(images, **({"space": space} if spec.needs else {}), **params)
+    given = spec.pick(context)
+    if set(spec.needs) - set(given):  # a prerequisite not given: its provider makes it (trained once, cached)
+        made = methods.provide(spec, size=images.shape[-1], device=images.device, **params)
+        given = {**made, **given}
+    new = spec(images, **given, **params)
     ssim, l2 = metrics.ssim(new, images).cpu(), metrics.l2_norm(new, images).cpu()
     n = min(len(images), 6)
     titles = [f"SSIM {float(s):.2f}" for s in ssim[:n]]
@@ -166,20 +173,21 @@ def method_view(images, method: str, labels=None, recognizer=None, space=None, *
     return fig
 
 
-def method_explorer(method: str, images, labels=None, recognizer=None, space=None) -> Explorer:
+def method_explorer(method: str, images, labels=None, recognizer=None, context: dict | None = None) -> Explorer:
     """Drag a registered method's parameters and watch a few faces change (see :func:`method_view`)."""
     from . import methods
 
     spec = methods.get(method)
     return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
-                    method=method, labels=labels, recognizer=recognizer, space=space)
+                    method=method, labels=labels, recognizer=recognizer, context=context)
 
 
-def _methods_view(images, labels, recognizer, space, method: str, **params):
-    return method_view(images, method, labels, recognizer, space, **own_values(method, params))
+def _methods_view(images, labels, recognizer, context, method: str, **params):
+    return method_view(images, method, labels, recognizer, context, **own_values(method, params))
 
 
-def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None, space=None) -> Explorer:
+def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None,
+                     context: dict | None = None) -> Explorer:
     """Choose a method from ``names``, drag its parameters, see faces, change and metrics.
 
     Each method keeps its own controls, named ``<method>_<parameter>``; see :func:`method_view`.
@@ -192,7 +200,7 @@ def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None,
     for name in names:
         params += prefixed(name, methods.get(name).params)
     return Explorer(_methods_view, params, title="De-identification methods", images=images, labels=labels,
-                    recognizer=recognizer, space=space)
+                    recognizer=recognizer, context=context)
 
 
 ATTACK_CHOICES = ("P-FGVM", "I-FGVM", "I-FGSM")

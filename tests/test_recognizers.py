@@ -24,10 +24,10 @@ def test_fit_learns_separable_classes_and_keeps_the_best_epoch():
     labels = torch.arange(3).repeat_interleave(20)
     images = (means[labels][:, :, None, None] + 0.05 * torch.randn(60, 3, 16, 16, generator=g)).clamp(0, 1)
     model = recognizers.ModelA(3, image_size=16)
-    history = train.fit(model, images[::2], labels[::2], images[1::2], labels[1::2], epochs=15, lr=1e-3,
-                        patience=15, progress=False)
-    assert history.best_val_accuracy == 1.0
-    assert history.val_accuracy[history.best_epoch] == max(history.val_accuracy)
+    history = train.fit_classifier(model, images[::2], labels[::2], images[1::2], labels[1::2], epochs=15,
+                                   lr=1e-3, patience=15, progress=False)
+    assert history.best_val_score == 1.0
+    assert history.val_score[history.best_epoch] == max(history.val_score)
     assert history.train_loss[-1] < history.train_loss[0]
     assert not model.training
 
@@ -35,12 +35,12 @@ def test_fit_learns_separable_classes_and_keeps_the_best_epoch():
 def test_fit_stops_early_and_checks_its_input():
     x, y = torch.rand(8, 4), torch.randint(0, 2, (8,))
     model = torch.nn.Linear(4, 2)
-    history = train.fit(model, x, y, x, y, epochs=50, lr=0.0, patience=2, progress=False)
-    assert len(history.val_accuracy) == 3  # no improvement with lr 0: stop after patience epochs
+    history = train.fit_classifier(model, x, y, x, y, epochs=50, lr=0.0, patience=2, progress=False)
+    assert len(history.val_score) == 3  # no improvement with lr 0: stop after patience epochs
     with pytest.raises(ValueError, match="same length"):
-        train.fit(model, x, y[:3], x, y, epochs=1)
+        train.fit_classifier(model, x, y[:3], x, y, epochs=1)
     with pytest.raises(ValueError, match="empty"):
-        train.fit(model, x[:0], y[:0], x, y, epochs=1)
+        train.fit_classifier(model, x[:0], y[:0], x, y, epochs=1)
 
 
 def test_model_a_is_trained_once_then_loaded(monkeypatch, tmp_path, data_folder):
@@ -51,7 +51,7 @@ def test_model_a_is_trained_once_then_loaded(monkeypatch, tmp_path, data_folder)
     assert first.train.n_classes == 30 and len(first.test) == 30 * 4
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("model_a-*.pt")) == ["model_a"]
     calls = []
-    monkeypatch.setattr(recognizers, "fit", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(recognizers, "fit_classifier", lambda *a, **k: calls.append(1))
     second = recognizers.model_a(progress=False, device="cpu")
     assert calls == []  # loaded from the cache, not trained again
     assert second.test_accuracy == first.test_accuracy

@@ -22,7 +22,7 @@ import torch
 
 from ..checks import check_images
 from ..params import Param
-from . import register
+from . import provider, register
 
 
 @register("svd", "reconstruction", Param("rank", 8, "singular values kept per colour channel", low=1, high=192))
@@ -108,6 +108,15 @@ class FaceSpace:
 
     def to(self, device) -> "FaceSpace":
         return FaceSpace(self.mean.to(device), self.components.to(device), self.scales.to(device), self.shape)
+
+
+@provider("space", "a FaceSpace fitted on training faces, reconstruction.FaceSpace.fit(train.images)")
+def _fit_space(faces, size: int, device, progress: bool, params: dict) -> FaceSpace:
+    """Eigenfaces of every face of the folder ``faces`` at the chip ``size`` (as many as the method uses)."""
+    from .. import data
+
+    train = data.load_faces(faces, size=size, progress=progress)
+    return FaceSpace.fit(train.images, params.get("n_components"), device=device)
 
 
 def _as_input(new: torch.Tensor, images: torch.Tensor) -> torch.Tensor:

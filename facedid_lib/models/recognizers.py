@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from .. import cache, config, data
-from ..train import History, fit, predict_logits
+from ..train import History, fit_classifier, predict_logits
 
 
 class ModelA(nn.Module):
@@ -158,8 +158,8 @@ def paper_splits(image_size: int, seed: int = 0, source=None):
     return data.split(faces, (0.7, 0.15, 0.15), seed=seed)
 
 
-def _key(name, recipe, splits, seed):
-    return cache.path_for(name, asdict(recipe), seed, [(s.files, s.labels.tolist()) for s in splits])
+def _key_parts(recipe, splits, seed) -> tuple:
+    return asdict(recipe), seed, [(s.files, s.labels.tolist()) for s in splits]
 
 
 def _accuracy(model, images, labels, device) -> float:
@@ -171,21 +171,21 @@ def model_a(seed: int = 0, device=None, progress: bool = True, source=None) -> T
     recipe = recipe_a()
     device = config.resolve_device(device)
     train, val, test = paper_splits(recipe.image_size, seed, source)
-    config.seed_everything(seed)
-    model = ModelA(train.n_classes, recipe.image_size)
-    path = _key("model_a", recipe, (train, val, test), seed)
-    entry = cache.load(path)
-    if entry is None:
-        history = fit(model, train.images, train.labels, val.images, val.labels, epochs=recipe.epochs,
-                      lr=recipe.lr, batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
-                      patience=recipe.patience, seed=seed, device=device, progress=progress,
-                      desc="Model A")
-        cache.save({"state": model.state_dict(), "history": history.as_dict()}, path)
-    else:
-        model.load_state_dict(entry["state"])
-        history = History(**entry["history"])
+
+    def build():
+        config.seed_everything(seed)
+        return ModelA(train.n_classes, recipe.image_size)
+
+    def fit_model(model):
+        return fit_classifier(model, train.images, train.labels, val.images, val.labels, epochs=recipe.epochs,
+                              lr=recipe.lr, batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
+                              patience=recipe.patience, seed=seed, device=device, progress=progress,
+                              desc="Model A").as_dict()
+
+    model, history = cache.trained("model_a", build, fit_model, *_key_parts(recipe, (train, val, test), seed))
     model.to(device).eval()
-    return Trained(model, history, train, val, test, _accuracy(model, test.images, test.labels, device), recipe)
+    return Trained(model, History(**history), train, val, test,
+                   _accuracy(model, test.images, test.labels, device), recipe)
 
 
 def model_b(seed: int = 0, device=None, progress: bool = True, source=None) -> Trained:
@@ -193,22 +193,24 @@ def model_b(seed: int = 0, device=None, progress: bool = True, source=None) -> T
     recipe = recipe_b()
     device = config.resolve_device(device)
     train, val, test = paper_splits(recipe.image_size, seed, source)
-    config.seed_everything(seed)
-    head = DescriptorHead(train.n_classes)
-    model = ModelB(head).to(device)
-    path = _key("model_b", recipe, (train, val, test), seed)
-    entry = cache.load(path)
-    if entry is None:
+
+    def build():
+        config.seed_everything(seed)
+        head = DescriptorHead(train.n_classes)
+        return ModelB(head)
+
+    def fit_head(model):
         # the descriptor is frozen: describe every photo once, then train the head alone
+        model.to(device)
         x_train = predict_logits(model.embed, train.images, batch_size=32, device=device)
         x_val = predict_logits(model.embed, val.images, batch_size=32, device=device)
-        history = fit(head, x_train, train.labels, x_val, val.labels, epochs=recipe.epochs, lr=recipe.lr,
-                      batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
-                      patience=recipe.patience, seed=seed, device=device, progress=progress,
-                      desc="Model B head")
-        cache.save({"state": head.state_dict(), "history": history.as_dict()}, path)
-    else:
-        model.head.load_state_dict(entry["state"])
-        history = History(**entry["history"])
-    model.eval()
-    return Trained(model, history, train, val, test, _accuracy(model, test.images, test.labels, device), recipe)
+        return fit_classifier(model.head, x_train, train.labels, x_val, val.labels, epochs=recipe.epochs,
+                              lr=recipe.lr, batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
+                              patience=recipe.patience, seed=seed, device=device, progress=progress,
+                              desc="Model B head").as_dict()
+
+    model, history = cache.trained("model_b", build, fit_head, *_key_parts(recipe, (train, val, test), seed),
+                                   part="head")
+    model.to(device).eval()
+    return Trained(model, History(**history), train, val, test,
+                   _accuracy(model, test.images, test.labels, device), recipe)
