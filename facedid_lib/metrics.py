@@ -735,3 +735,25 @@ def diversity(images, metric: str = "l2", device=None) -> torch.Tensor:
         a, b = images[i[start:start + 32]], images[j[start:start + 32]]
         total = total + (1 - _ssim_maps(a, b, 1.0, 11, 1.5, 0.01, 0.03)[0].flatten(1).mean(1)).sum()
     return total / i.numel()
+
+
+def relative_diversity(new, clean, metric: str = "ssim", device=None) -> torch.Tensor:
+    """How much of a face set's diversity a method's outputs keep: ``diversity(new) / diversity(clean)``.
+
+    Our definition of the DIV column of Nousi et al. (2019), whose exact formula the lecture does
+    not give: 1 means the outputs differ from each other as much as the clean faces do, 0 that
+    every face became the same face. :func:`diversity` with ``metric`` (``1 - SSIM`` by default)
+    over all pairs of the set.
+
+    Example
+    -------
+    >>> import torch
+    >>> faces = torch.rand(4, 3, 16, 16)
+    >>> float(relative_diversity(faces, faces))
+    1.0
+    """
+    clean_div = diversity(clean, metric, device)
+    if float(clean_div) == 0:
+        raise ValueError("the clean faces are all the same: their diversity is 0")
+    return diversity(new, metric, device) / clean_div
+

@@ -10,6 +10,16 @@ photos, 178 x 218 pixels, split 70/15/15; targeted attacks). Its "SI" column is 
 Table 3 (:func:`facedid_lib.evaluate.improvement`), ``(L2_other - L2_P) / L2_other``,
 ``(SI_P - SI_other) / SI_P`` and ``(MR_P - MR_other) / MR_other``.
 
+Nousi, Papadopoulos, Tefas, Pitas, "Deep autoencoders for attribute preserving face
+de-identification", Signal Processing: Image Communication 2019, as the lecture prints its table:
+faceness (FCNS), de-identification rate (DEID) and output diversity (DIV), in percent, per
+attribute shift order (Ethn: ethnicity, Mood, Mth: mouth).
+
+Semi-adversarial networks: Mirjalili, Raschka, Namboodiri, Ross, ICB 2018, as Raschka's talk
+prints them: gender classification error before and after the opposite-gender perturbation (two
+gender classifiers, four data sets) and the M-COTS face matcher's accuracy before and after the
+same-, neutral- and opposite-gender perturbations.
+
 Example
 -------
 >>> pfgvm_table3().loc[("Model A", "P-FGVM"), "L2"]
@@ -22,7 +32,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["PFGVM_SOURCE", "PFGVM_TABLE2", "pfgvm_table2", "pfgvm_table3", "pfgvm_improvement"]
+__all__ = ["PFGVM_SOURCE", "PFGVM_TABLE2", "pfgvm_table2", "pfgvm_table3", "pfgvm_improvement", "NOUSI_SOURCE",
+           "nousi_shift_orders", "SAN_SOURCE", "san_gender_error", "san_matching_accuracy"]
 
 PFGVM_SOURCE = "Chatzikyriakidis, Papaioannidis and Pitas, ICIP 2019"
 
@@ -71,3 +82,41 @@ def pfgvm_table3() -> pd.DataFrame:
 def pfgvm_improvement() -> pd.DataFrame:
     """The paper's percentage improvements of P-FGVM (the lower part of its Table 3)."""
     return _frame(_IMPROVEMENT, ["L2 %", "SSIM %", "MR %"]).rename_axis(["model", "comparison"])
+
+
+NOUSI_SOURCE = "Nousi, Papadopoulos, Tefas and Pitas, Signal Processing: Image Communication 2019"
+_NOUSI = {
+    "Ethn+Mood+Mth": (99.85, 92.65, 48.25), "Ethn+Mth+Mood": (99.78, 92.56, 48.96),
+    "Mood+Ethn+Mth": (99.71, 92.74, 39.60), "Mood+Mth+Ethn": (99.76, 92.94, 51.28),
+    "Mth+Mood+Ethn": (99.52, 93.02, 41.08), "Mth+Ethn+Mood": (99.62, 93.22, 34.00),
+}
+
+
+def nousi_shift_orders() -> pd.DataFrame:
+    """The lecture's table of Nousi et al.: FCNS, DEID and DIV (%) per shift order."""
+    return pd.DataFrame.from_dict(_NOUSI, orient="index", columns=["FCNS", "DEID", "DIV"]).rename_axis("shift order")
+
+
+SAN_SOURCE = "Mirjalili, Raschka, Namboodiri and Ross, ICB 2018"
+_SAN_GENDER = {
+    ("IntraFace", "CelebA-test"): (19.7, 39.3), ("IntraFace", "MUCT"): (8.0, 39.2),
+    ("IntraFace", "LFW"): (33.4, 72.5), ("IntraFace", "AR-face"): (16.9, 53.8),
+    ("G-COTS", "CelebA-test"): (2.2, 13.6), ("G-COTS", "MUCT"): (5.1, 25.4),
+    ("G-COTS", "LFW"): (2.8, 18.8), ("G-COTS", "AR-face"): (9.3, 26.9),
+}
+_SAN_MATCHING = {"MUCT": (99.88, 99.79, 99.57, 98.44), "LFW": (90.29, 90.02, 88.47, 83.45),
+                 "AR-face": (94.97, 94.11, 91.95, 90.81)}
+
+
+def san_gender_error() -> pd.DataFrame:
+    """The SAN talk's gender classification error (%) before and after the OP perturbation."""
+    frame = pd.DataFrame.from_dict(_SAN_GENDER, orient="index", columns=["before", "after OP"])
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["gender classifier", "data"])
+    return frame
+
+
+def san_matching_accuracy() -> pd.DataFrame:
+    """The SAN talk's M-COTS matching accuracy (%) before and after the SM, NT and OP perturbations."""
+    return pd.DataFrame.from_dict(_SAN_MATCHING, orient="index",
+                                  columns=["before", "SM", "NT", "OP"]).rename_axis("data")
+

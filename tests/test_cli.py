@@ -312,6 +312,22 @@ def test_eigenface_with_faces_folder(photos, tmp_path, capsys, monkeypatch, smal
     assert code == 2 and "n_components must be an int in [1, 39]" in err
 
 
+def test_trained_autoencoder_is_a_sub_command(photos, tmp_path, capsys, monkeypatch, data_folder):
+    from facedid_lib.models import autoencoder
+
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(autoencoder, "recipe", lambda: autoencoder.AERecipe(size=16, code=8, width=4, epochs=1,
+                                                                           patience=1))
+    source = photos / "058405.png"
+    code, _, err = run(capsys, "autoencoder", "--shrink", "0.5", "--faces", data_folder, source,
+                       "-o", tmp_path / "out", *FAST)
+    assert code == 0, err
+    check_deidentified(source, tmp_path / "out" / source.name, size=64)
+    assert len(list((tmp_path / "cache").glob("autoencoder-*.pt"))) == 1  # trained once, cached
+    code, _, err = run(capsys, "autoencoder", "--shrink", "2", source, "-o", tmp_path / "out2", *FAST)
+    assert code == 2 and "shrink" in err
+
+
 def test_face_space_without_faces(photos, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FACEDID_DATA", raising=False)
     code, _, err = run(capsys, "eigenface", photos, "-o", tmp_path / "out", *FAST)

@@ -124,4 +124,4 @@ def get(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(REGISTRY))}") from None
 
 
-from . import classical, ksame, reconstruction  # noqa: E402,F401  (register their methods)
+from . import autoencoder, classical, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)
