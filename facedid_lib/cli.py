@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import config, data, faces
+from . import config, faces
 from .methods import PROVIDERS, REGISTRY, Method, provide
 from .params import Param
 

