@@ -34,10 +34,11 @@ from .data import FaceSet
 
 
 def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Images resized to ``size x size`` (bilinear, antialiased), or unchanged when they are."""
+    """Images resized to ``size x size`` (bilinear, antialiased when shrinking; differentiable), or
+    unchanged when they are."""
     if size is None or images.shape[-1] == size and images.shape[-2] == size:
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=images.shape[-1] > size,
                          align_corners=False).clamp(0, 1)
 
 

@@ -16,7 +16,7 @@ from facedid_lib import methods
 from facedid_lib.methods import san as san_method
 from facedid_lib.models import gender_cnn
 from facedid_lib.models import san
-from facedid_lib.models.autoencoder import resize_to
+from facedid_lib.evaluate import resize
 
 SAN_RECIPE, GENDER_RECIPE = san.san_recipe, gender_cnn.gender_recipe  # before the fixture patches them
 TINY_SAN = san.SANRecipe(size=16, code=16, width=4, pretrain_epochs=1, epochs=1, patience=1, per_identity=1,
@@ -104,7 +104,7 @@ def test_san_forward_shapes_range_and_gradients(one_thread):
     genders = torch.tensor([0, 1] * 3)
     net = san.SemiAdversarialNet(size=16, code=8, width=4).set_prototypes(_faces(6, 32), genders)
     assert net.autoencoder.in_channels == 6
-    expected = san.prototypes(resize_to(_faces(6, 32), 16), genders)  # of the faces at the network's size
+    expected = san.prototypes(resize(_faces(6, 32), 16), genders)  # of the faces at the network's size
     for name in ("male", "female", "neutral"):
         assert torch.allclose(getattr(net, f"proto_{name}"), expected[name])
     net.eval()

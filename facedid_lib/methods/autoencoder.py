@@ -180,7 +180,7 @@ def attribute_autoencoder(a: float = 0.5, beta: float = 0.5, keep: str = "gender
     device = config.resolve_device(device)
     epochs = epochs or config.by_profile(quick=8, full=60)
     both = [base.train, base.val]
-    codes = [_codes(base.model, part.images) for part in both]
+    codes = [ae.encode_all(base.model, part.images) for part in both]
     attrs = [attribute_groups(part, keep, seed, source) for part in both]
     # one set of targets over the training and validation faces together (the same 47 people)
     z = torch.cat(codes)
@@ -204,13 +204,6 @@ def attribute_autoencoder(a: float = 0.5, beta: float = 0.5, keep: str = "gender
     model.to(device).eval()
     model.shift = (a, beta, keep)
     return model, History(**history)
-
-
-@torch.no_grad()
-def _codes(model: ae.ConvAutoencoder, images: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    device = config.module_device(model, images.device)
-    return torch.cat([model.encode(images[i:i + 128].to(device)) for i in range(0, len(images), 128)]).cpu()
 
 
 @provider("attribute_autoencoder", "an autoencoder whose encoder was fine-tuned to shift identity and keep "

@@ -35,23 +35,16 @@ import torch.nn.functional as F
 
 from .. import cache, config, data
 from ..checks import check_images
+from ..evaluate import resize
 from ..train import History, Task, fit
 
 __all__ = ["ConvAutoencoder", "Reconstruction", "AERecipe", "recipe", "chapter_splits", "TrainedAE",
-           "autoencoder", "resize_to", "round_trip"]
-
-
-def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
-    """``images`` resized to ``size x size`` (bilinear, antialiased when shrinking; differentiable)."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=images.shape[-1] > size).clamp(0, 1)
+           "autoencoder", "round_trip", "encode_all"]
 
 
 def round_trip(images: torch.Tensor, size: int = 64) -> torch.Tensor:
     """``images`` down to ``size`` pixels and back up: what the autoencoder's input size alone loses."""
-    return resize_to(resize_to(images, size), images.shape[-1])
+    return resize(resize(images, size), images.shape[-1])
 
 
 class ConvAutoencoder(nn.Module):
@@ -91,7 +84,7 @@ class ConvAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` in [0, 1] -> ``(N, code)``."""
-        return self.encoder(resize_to(x, self.size))
+        return self.encoder(resize(x, self.size))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(N, code)`` -> ``(N, 3, size, size)`` in [0, 1]."""
@@ -187,12 +180,12 @@ class TrainedAE:
 
 
 @torch.no_grad()
-def code_mean(model: ConvAutoencoder, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """The mean code ``E(x)`` of ``images`` (model in eval mode)."""
+def encode_all(model: ConvAutoencoder, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """The codes ``E(x)`` of ``images``, batch by batch (model in eval mode), on the CPU."""
     model.eval()
     device = config.module_device(model, images.device)
-    codes = [model.encode(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
-    return torch.cat(codes).mean(0)
+    return torch.cat([model.encode(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
 
 
 def autoencoder(seed: int = 0, device=None, progress: bool = True, source=None) -> TrainedAE:
@@ -209,7 +202,7 @@ def autoencoder(seed: int = 0, device=None, progress: bool = True, source=None) 
         history = fit(Reconstruction(model, val.images, lr=r.lr), (train.images,), epochs=r.epochs,
                       batch_size=r.batch_size, patience=r.patience, seed=seed, device=device, progress=progress,
                       desc="autoencoder")
-        model.code_mean.copy_(code_mean(model, train.images))
+        model.code_mean.copy_(encode_all(model, train.images).mean(0))
         return history.as_dict()
 
     model, history = cache.trained("autoencoder", build, fit_model, asdict(r), seed,
@@ -234,5 +227,5 @@ def run_on_chips(model: ConvAutoencoder, images: torch.Tensor, fn) -> torch.Tens
         raise ValueError(f"the autoencoder takes square chips, got {tuple(images.shape[-2:])}")
     device = config.module_device(model, images.device)
     with torch.no_grad():
-        out = fn(model.eval(), resize_to(images.to(device), model.size))
-    return resize_to(out, size).to(images.device, images.dtype)
+        out = fn(model.eval(), resize(images.to(device), model.size))
+    return resize(out, size).to(images.device, images.dtype)

@@ -31,8 +31,9 @@ import torch
 
 from .. import cache, config, data
 from ..checks import check_images
+from ..evaluate import resize
 from ..train import History, fit_classifier, predict_logits
-from .autoencoder import chapter_splits, resize_to
+from .autoencoder import chapter_splits
 from .recognizers import ModelA
 
 __all__ = ["GenderRecipe", "gender_recipe", "TrainedGenderCNN", "gender_cnn", "predict"]
@@ -82,7 +83,7 @@ def predict(model: ModelA, images: torch.Tensor, batch_size: int = 128) -> torch
     if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must be square chips, got {tuple(images.shape[-2:])}")
     device = config.module_device(model, images.device)
-    small = resize_to(images, model.image_size)
+    small = resize(images, model.image_size)
     return predict_logits(model, small, batch_size=batch_size, device=device).argmax(1).to(images.device)
 
 

@@ -76,8 +76,9 @@ import torch.nn.functional as F
 
 from .. import cache, config, data
 from ..checks import check_images
+from ..evaluate import resize
 from ..train import History, Task, fit
-from .autoencoder import chapter_splits, resize_to
+from .autoencoder import chapter_splits
 
 __all__ = ["PROTOTYPE_KINDS", "W_GENDER", "W_MATCH", "W_PIXEL", "prototypes", "prototype_for",
            "ConvolutionalCode", "SemiAdversarialNet", "PixelPretraining", "SemiAdversarial", "SANRecipe", "san_recipe", "TrainedSAN",
@@ -243,7 +244,7 @@ class SemiAdversarialNet(nn.Module):
     @torch.no_grad()
     def set_prototypes(self, faces: torch.Tensor, genders: torch.Tensor) -> "SemiAdversarialNet":
         """Set the prototypes to those of ``faces`` (resized to the network's size) and ``genders``."""
-        protos = prototypes(resize_to(faces, self.size), genders)
+        protos = prototypes(resize(faces, self.size), genders)
         for name, value in protos.items():
             getattr(self, f"proto_{name}").copy_(value)
         return self
@@ -255,7 +256,7 @@ class SemiAdversarialNet(nn.Module):
         if x.shape[-1] != x.shape[-2]:
             raise ValueError(f"the SAN takes square chips, got {tuple(x.shape[-2:])}")
         check_genders(genders, len(x))
-        x = resize_to(x, self.size)
+        x = resize(x, self.size)
         proto = prototype_for(genders.to(x.device), kind, self.protos).to(x.dtype)
         return self.autoencoder(torch.cat([x, proto], dim=1))
 
