@@ -300,9 +300,10 @@ def test_recipes_follow_the_profile(monkeypatch):
     monkeypatch.setenv("FACEDID_PROFILE", "quick")
     quick = SAN_RECIPE()
     assert quick.size == 64 and quick.per_identity is not None
-    assert GENDER_RECIPE().size == 64
+    assert GENDER_RECIPE().size == 48
     monkeypatch.setenv("FACEDID_PROFILE", "full")
     full = SAN_RECIPE()
+    assert GENDER_RECIPE().size == 112
     assert full.size == 128 and full.per_identity is None and full.epochs > quick.epochs
     with pytest.raises(dataclasses.FrozenInstanceError):
         full.size = 32

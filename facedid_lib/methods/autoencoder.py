@@ -178,7 +178,7 @@ def attribute_autoencoder(a: float = 0.5, beta: float = 0.5, keep: str = "gender
     check_order(keep)
     base = ae.autoencoder(seed=seed, device=device, progress=progress, source=source)
     device = config.resolve_device(device)
-    epochs = epochs or config.by_profile(quick=8, full=60)
+    epochs = epochs or config.by_profile(quick=5, full=60)
     both = [base.train, base.val]
     codes = [ae.encode_all(base.model, part.images) for part in both]
     attrs = [attribute_groups(part, keep, seed, source) for part in both]
