@@ -190,3 +190,37 @@ def test_perturb_pools_the_history_of_its_batches(faces, model, one_thread):
     stopped = adv._pooled([{"loss": [1.0, 0.5], "success": [0.0, 1.0], "l2": [0.0, 1.0]},
                            {"loss": [2.0], "success": [1.0], "l2": [0.0]}], [3, 1])
     assert stopped == {"loss": pytest.approx([1.25, 0.875]), "success": [0.25, 1.0], "l2": [0.0, 0.75]}
+
+
+def test_hooks_loss_success_and_mask():
+    """A new attack is one small class: its own loss and success; a mask keeps the other pixels clean."""
+
+    class RaiseClassZero(adv.IFGSM):
+        def loss(self, logits, images, goal):
+            return -logits[:, 0]
+
+        def success(self, logits, goal):
+            return logits[:, 0] > 5
+
+    model = linear_model()
+    x = torch.rand(3, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    mask[..., :4, :] = True
+    attack = RaiseClassZero(model, eps=0.1, alpha=0.02, steps=10, mask=mask)
+    out = attack(x, torch.zeros(3, dtype=torch.long))
+    assert torch.equal(out[..., 4:, :], x[..., 4:, :])
+    assert (out[..., :4, :] - x[..., :4, :]).abs().max() > 0
+    assert (model(out)[:, 0] > model(x)[:, 0]).all()
+    with pytest.raises(ValueError, match="mask"):
+        adv.IFGSM(model, mask=torch.ones(8, 8))
+
+
+def test_attack_restores_the_training_mode(faces, model):
+    model.train()
+    try:
+        adv.IFGSM(model, steps=2)(faces.images[:2], faces.labels[:2])
+        assert model.training
+    finally:
+        model.eval()
+    adv.IFGSM(model, steps=2)(faces.images[:2], faces.labels[:2])
+    assert not model.training

@@ -56,3 +56,30 @@ def test_detection_rate(photo):
     assert dedetection.detection_rate([photo], [blank], "hog") == 0.0
     with pytest.raises(ValueError, match="same"):
         dedetection.detection_rate([photo], [], "hog")
+
+
+def test_hide_faces_is_the_pgd_loop_on_the_score_map(photo, one_thread):
+    """HideFaces (the Attack hooks) takes the same steps as the loop written out, bit for bit."""
+    import torch
+
+    from facedid_lib.models import mmod
+
+    eps, alpha, margin, steps = 8 / 255, 2 / 255, 0.5, 4
+    regions = dedetection.face_regions(photo, faces.detect(photo, "mmod"))
+    out, record = dedetection.hide_faces(photo, eps=eps, alpha=alpha, steps=steps, margin=margin, mask=regions,
+                                         device="cpu")
+    x = faces._to_tensor(photo, "cpu")
+    m = torch.from_numpy(regions)[None].float()
+    x_i, expected = x.clone(), []
+    for _ in range(steps):
+        x_i.requires_grad_(True)
+        scores, _ = mmod.score_map(x_i)
+        loss = (scores + margin).clamp_min(0).sum()
+        expected.append(float(scores.detach().max()))
+        if float(loss.detach()) == 0:
+            break
+        grad, = torch.autograd.grad(loss, x_i)
+        with torch.no_grad():
+            x_i = torch.clamp(x_i - alpha * m * grad.sign(), x - eps, x + eps).clamp(0, 1)
+    assert record == expected
+    assert np.array_equal(out, (x_i.detach() * 255).round().byte().permute(1, 2, 0).numpy())

@@ -55,27 +55,38 @@ def _labels(values, n: int, name: str, device) -> torch.Tensor:
 
 
 class Attack:
-    """Base of the iterative attacks: targets, the loss, the loop, early stop and the record.
+    """Base of the attacks: targets, the hooks, the loop, early stop and the record.
 
     Parameters
     ----------
-    model : ``nn.Module`` mapping ``(N, 3, H, W)`` images in [0, 1] to ``(N, C)`` logits; it is put
-        in eval mode and its weights are not changed. The attack runs on the model's device.
+    model : ``nn.Module`` mapping ``(N, 3, H, W)`` images in [0, 1] to ``(N, C)`` logits (or any
+        output the attack's :meth:`loss` understands, such as a detector's score map); it is run
+        in eval mode, its weights are not changed, and its training mode is restored after a
+        call. The attack runs on the model's device.
     alpha : step size α.
     steps : number of iterations N.
     target : ``"untargeted"``, ``"random"`` or ``"least_likely"`` (see the module's docstring).
-    early_stop : stop changing a face once it is misclassified (untargeted) or recognised as its
-        target (targeted).
+    early_stop : stop changing a face once :meth:`success` holds for it.
     seed : seed of the random targets and of random starts.
     keep : iterations whose iterates are stored in ``attack.snapshots`` (on the CPU), e.g. for the
         evolution figure; the final images are the last one.
+    mask : optional bool tensor broadcastable to the images (``(N or 1, 1 or 3, H, W)``): the
+        pixels that may change; the others keep their clean values.
+
+    The hooks a new attack overrides (each attack of chapters 5 and 6 is one small class):
+
+    - :meth:`loss` ``(logits, images, goal) -> (N,)``, minimised face by face; the default is the
+      cross-entropy towards the target, or minus the cross-entropy of the true label;
+    - :meth:`success` ``(logits, goal) -> (N,) bool``, the default the argmax test;
+    - :meth:`start` and :meth:`step` for the iterative gradient attacks, or :meth:`run` for an
+      attack with a loop of its own (DeepFool, C&W, L-BFGS: :mod:`facedid_lib.methods.minimal`).
     """
 
     name = "attack"
     params: tuple[Param, ...] = ()
 
     def __init__(self, model: nn.Module, *, alpha: float, steps: int, target: str = "untargeted",
-                 early_stop: bool = False, seed: int = 0, keep: Sequence[int] = ()):
+                 early_stop: bool = False, seed: int = 0, keep: Sequence[int] = (), mask: torch.Tensor | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module returning logits, got {type(model).__name__}")
         if not alpha > 0:
@@ -84,13 +95,30 @@ class Attack:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
         if target not in TARGET_MODES:
             raise ValueError(f"target must be one of {TARGET_MODES}, got {target!r}")
+        if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.ndim != 4):
+            raise ValueError("mask must be a 4-D bool tensor broadcastable to the images")
         self.model, self.alpha, self.steps, self.target = model, float(alpha), steps, target
-        self.early_stop, self.seed, self.keep = early_stop, seed, tuple(keep)
+        self.early_stop, self.seed, self.keep, self.mask = early_stop, seed, tuple(keep), mask
         self.history: dict = {}
         self.snapshots: dict = {}
         self.targets: torch.Tensor | None = None
 
-    # --- what each attack defines -------------------------------------------------------------
+    @property
+    def targeted(self) -> bool:
+        """Whether the current call has targets (set by :meth:`__call__` before :meth:`run`)."""
+        return self.targets is not None
+
+    # --- the hooks ----------------------------------------------------------------------------
+    def loss(self, logits: torch.Tensor, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` loss to minimise: ``J(f(x), t)`` targeted, ``-J(f(x), y)`` untargeted (``J``: cross-entropy)."""
+        sign = 1.0 if self.targeted else -1.0
+        return sign * F.cross_entropy(logits, goal, reduction="none")
+
+    def success(self, logits: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` bool: recognised as the target (targeted), or not as the true label (untargeted)."""
+        pred = logits.argmax(1)
+        return pred == goal if self.targeted else pred != goal
+
     def start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The first iterate ``x_0`` (the clean face unless the attack starts elsewhere)."""
         return x.clone()
@@ -98,6 +126,10 @@ class Attack:
     def step(self, x_i: torch.Tensor, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """``x_{i+1}`` from the iterate, the clean face and the gradient of the loss."""
         raise NotImplementedError
+
+    def masked(self, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        """``new`` where :attr:`mask` allows a change, ``old`` elsewhere (``new`` when there is no mask)."""
+        return new if self.mask is None else torch.where(self.mask.to(new.device), new, old)
 
     # --- the loop -----------------------------------------------------------------------------
     def _choose_targets(self, x, labels, targets, generator):
@@ -121,24 +153,29 @@ class Attack:
         x = images.detach().to(device)
         y = _labels(labels, len(x), "labels", device)
         generator = torch.Generator().manual_seed(self.seed)
+        was_training = self.model.training
         self.model.eval()
-        t = self._choose_targets(x, y, targets, generator)
-        self.targets = t
-        goal = y if t is None else t
-        sign = 1.0 if t is not None else -1.0  # minimise J(f(x), t) or maximise J(f(x), y)
-        x_i = self.start(x, generator).clamp(0, 1)
-        active = torch.ones(len(x), dtype=torch.bool, device=device)
+        try:
+            self.targets = self._choose_targets(x, y, targets, generator)
+            out = self.run(x, y, y if self.targets is None else self.targets, generator)
+        finally:
+            self.model.train(was_training)
+        return out.detach().to(images.device)
+
+    def run(self, x: torch.Tensor, y: torch.Tensor, goal: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The iterative gradient loop: ``x_{i+1} = step(x_i, x, ∇ loss(x_i))`` where the mask allows."""
+        x_i = self.masked(self.start(x, generator).clamp(0, 1), x)
+        active = torch.ones(len(x), dtype=torch.bool, device=x.device)
         record = {"loss": [], "success": [], "l2": []}
         self.snapshots = {0: x_i.cpu()} if 0 in self.keep else {}
         for i in range(self.steps):
             x_i.requires_grad_(True)
             logits = self.model(x_i)
-            loss = sign * F.cross_entropy(logits, goal, reduction="none")
+            loss = self.loss(logits, x_i, goal)
             grad, = torch.autograd.grad(loss.sum(), x_i)
             with torch.no_grad():
                 x_i = x_i.detach()
-                pred = logits.argmax(1)
-                success = pred == goal if t is not None else pred != goal
+                success = self.success(logits, goal)
                 record["loss"].append(loss.mean())
                 record["success"].append(success.float().mean())
                 record["l2"].append((x_i - x).flatten(1).norm(dim=1).mean())
@@ -146,13 +183,13 @@ class Attack:
                     active &= ~success
                     if not active.any():
                         break
-                    x_i = torch.where(active[:, None, None, None], self.step(x_i, x, grad), x_i)
+                    x_i = torch.where(active[:, None, None, None], self.masked(self.step(x_i, x, grad), x_i), x_i)
                 else:
-                    x_i = self.step(x_i, x, grad)
+                    x_i = self.masked(self.step(x_i, x, grad), x_i)
             if i + 1 in self.keep:
                 self.snapshots[i + 1] = x_i.cpu()
         self.history = {name: torch.stack(values).tolist() for name, values in record.items()}
-        return x_i.detach().to(images.device)
+        return x_i
 
     def perturb(self, images: torch.Tensor, labels, targets=None, batch_size: int = 32,
                 progress: bool = True, desc: str | None = None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """De-detection: a small perturbation of the face regions that hides every face from a detector.
 
-The attack is L-inf PGD on the ported MMOD CNN detector (:mod:`facedid_lib.models.mmod`), in the
+The attack is L-inf PGD (I-FGSM from the photo, :class:`HideFaces`) on the ported MMOD CNN detector (:mod:`facedid_lib.models.mmod`), in the
 spirit of the PGD attacks on Faster R-CNN face detectors: with ``s(x)`` the detector's score map
 (a face where a cell exceeds 0) and ``m`` a mask of the face regions,
 
@@ -15,13 +15,20 @@ to others.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .. import faces, metrics
 from ..config import resolve_device
 from ..models import mmod
+from .adversarial import IFGSM
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def face_regions(photo: np.ndarray, detections, expand: float = 0.25) -> np.ndarray:
@@ -38,10 +45,43 @@ def face_regions(photo: np.ndarray, detections, expand: float = 0.25) -> np.ndar
     return mask
 
 
+class ScoreMap(nn.Module):
+    """The MMOD detector as a model an attack can use: ``(N, 3, H, W)`` in [0, 1] -> ``(N, H', W')`` scores."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return mmod.score_map(images)[0]
+
+
+class HideFaces(IFGSM):
+    """De-detection as an attack on :class:`ScoreMap`: I-FGSM in the face regions with the detector's loss.
+
+    ``loss = sum_cells max(0, s(x) + margin)``, zero once every cell is below ``-margin``, which is
+    also the success test; the ``mask`` (the face regions) and the ε box are the base's. With
+    ``early_stop`` the attack ends at the first iterate where no cell scores above ``-margin``.
+    ``max_scores`` records the highest score of the map before each step.
+    """
+
+    name = "hide faces"
+
+    def __init__(self, *, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20, margin: float = 0.5,
+                 mask: torch.Tensor | None = None):
+        super().__init__(ScoreMap(), eps=eps, alpha=eps / 4 if alpha is None else alpha, steps=steps,
+                         early_stop=True, mask=mask)
+        self.margin = float(margin)
+        self.max_scores: list[float] = []
+
+    def loss(self, logits, images, goal):
+        self.max_scores.append(float(logits.detach().max()))
+        return (logits + self.margin).clamp_min(0).flatten(1).sum(1)
+
+    def success(self, logits, goal):
+        return ((logits + self.margin).clamp_min(0).flatten(1).sum(1) == 0)
+
+
 def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20,
                margin: float = 0.5, expand: float = 0.25, mask: np.ndarray | None = None,
                device=None) -> tuple[np.ndarray, list[float]]:
-    """Perturb the face regions of a photo until the MMOD detector finds no face there.
+    """Perturb the face regions of a photo until the MMOD detector finds no face there (:class:`HideFaces`).
 
     Parameters
     ----------
@@ -64,8 +104,7 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
     faces._check_photo(photo)
     if not isinstance(photo, np.ndarray) or photo.dtype != np.uint8:
         raise TypeError("photo must be an (H, W, 3) uint8 RGB array")
-    alpha = eps / 4 if alpha is None else alpha
-    if not eps > 0 or not alpha > 0:
+    if not eps > 0 or (alpha is not None and not alpha > 0):
         raise ValueError(f"eps and alpha must be positive, got eps={eps}, alpha={alpha}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -74,22 +113,12 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
         mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
     if mask.shape != photo.shape[:2]:
         raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
-    x = faces._to_tensor(photo, device)
-    m = torch.from_numpy(mask).to(device)[None].float()
-    x_i = x.clone()
-    record = []
-    for _ in range(steps):
-        x_i.requires_grad_(True)
-        scores, _ = mmod.score_map(x_i)
-        loss = (scores + margin).clamp_min(0).sum()
-        record.append(scores.detach().max())
-        if float(loss.detach()) == 0:
-            break
-        grad, = torch.autograd.grad(loss, x_i)
-        with torch.no_grad():
-            x_i = torch.clamp(x_i - alpha * m * grad.sign(), x - eps, x + eps).clamp(0, 1)
-    out = (x_i.detach() * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return out, [float(s) for s in record]
+    x = faces._to_tensor(photo, device)[None]
+    attack = HideFaces(eps=eps, alpha=alpha, steps=steps, margin=margin,
+                       mask=torch.from_numpy(mask).to(device)[None, None])
+    hidden = attack(x, torch.zeros(1, dtype=torch.long))
+    out = (hidden[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return out, attack.max_scores
 
 
 def _centres(photos: list[np.ndarray], detector: str, **params) -> list[list[tuple[float, float]]]:
@@ -142,4 +171,4 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     return pd.DataFrame(rows).set_index("eps")
 
 
-__all__ = ["face_regions", "hide_faces", "detection_rate", "dedetection_sweep"]
+__all__ = ["ScoreMap", "HideFaces", "face_regions", "hide_faces", "detection_rate", "dedetection_sweep"]
