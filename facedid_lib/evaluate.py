@@ -8,12 +8,16 @@ as MMOD's faceness, :func:`mmod_faceness`).
 :func:`measure` gives the same row for faces a method has already changed (the attacks, which
 also take labels).
 
-Recognizers are callables ``images -> (N,) predicted labels``; :func:`classifier` wraps a model
-that returns logits (and resizes to its input size), :class:`~facedid_lib.models.blackbox.DlibBlackBox`
-has ``predict``; :func:`course_recognizers` builds the course's five (Model A, Model B, the dlib
-descriptor on a gallery, the compiled dlib black box and SFace). Detectors are callables
-``images -> (N,) bool`` (found a face or not); :func:`hog_detector`, :func:`mmod_detector` and
-:func:`yunet_detector` make them.
+Recognizers are callables ``images -> (N,) predicted labels``. A :class:`Recognizer` is one that
+also gives its scores, ``recognize.scores(images) -> (N, C)`` (logits, minus distances: higher =
+more likely), for the rank view of chapter 6 (:func:`rank_profile`, ``ranks=True`` in
+:func:`evaluate` and :func:`measure`); :func:`classifier` makes one of a model that returns logits
+(and resizes to its input size); :func:`course_recognizers` builds the course's five, all
+Recognizers (Model A, Model B, the dlib descriptor on a gallery, the compiled dlib black box and
+SFace). Plain functions ``images -> (N,) labels`` still work everywhere (without ranks).
+
+Detectors are callables ``images -> (N,) bool`` (found a face or not); :func:`hog_detector`,
+:func:`mmod_detector` and :func:`yunet_detector` make them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Callable
 
 import pandas as pd
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -42,18 +47,100 @@ def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
                          align_corners=False).clamp(0, 1)
 
 
-def classifier(model, image_size: int | None = None, batch_size: int = 64) -> Callable:
-    """``images -> (N,) labels`` from a logits model, run in eval mode without gradients."""
+class Recognizer:
+    """A recognizer that also gives its scores: ``recognize(images) -> (N,) labels`` as every
+    recognizer of the course, and ``recognize.scores(images) -> (N, C)``.
+
+    Parameters
+    ----------
+    score : ``images -> (N, C)`` float scores, higher = more likely (logits, minus distances,
+        similarities). An ``nn.Module`` runs in eval mode on its own device (the images are moved
+        there); any other callable gets the images where they are.
+    name : what tables and figures call it.
+    n_classes : C; None: ``score.n_classes`` where it has one, else learnt from the first scores.
+    image_size : the images are resized to ``image_size x image_size`` first (:func:`resize`).
+    batch_size : images per call of ``score`` (None: all in one call).
+
+    Notes
+    -----
+    Everything runs without gradients. The labels are ``scores.argmax(1)``, taken batch by batch on
+    the device that computed the scores (on ties, the first of the tied classes, as
+    ``torch.argmax``): the labels the course's recognizers gave before they had scores. Labels and
+    scores come back on the CPU (scores in float32 or float64, as computed; half precision is
+    widened). :meth:`labels_and_scores` gives both from one pass.
+
+    Example
+    -------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5))
+    >>> recognize = Recognizer(net, "linear", batch_size=2)
+    >>> images = torch.rand(7, 3, 4, 4)
+    >>> recognize(images).shape, recognize.scores(images).shape, recognize
+    (torch.Size([7]), torch.Size([7, 5]), Recognizer('linear', n_classes=5))
+    """
+
+    def __init__(self, score: Callable, name: str = "recognizer", n_classes: int | None = None,
+                 image_size: int | None = None, batch_size: int | None = 64):
+        if not callable(score):
+            raise TypeError(f"score must be callable (images -> (N, C) scores), got {type(score).__name__}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        n_classes = getattr(score, "n_classes", None) if n_classes is None else n_classes
+        if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1):
+            raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        self.score, self.name, self.n_classes = score, name, n_classes
+        self.image_size, self.batch_size = image_size, batch_size
 
     @torch.no_grad()
-    def predict(images: torch.Tensor) -> torch.Tensor:
-        model.eval()
-        device = module_device(model, images.device)
-        out = [model(resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
-               for i in range(0, len(images), batch_size)]
-        return torch.cat(out)
+    def labels_and_scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N,)`` int64 labels and ``(N, C)`` float scores of the images, on the CPU, in one pass."""
+        model = self.score if isinstance(self.score, nn.Module) else None
+        if model is not None:
+            model.eval()
+            device = module_device(model, images.device)
+        step = len(images) if self.batch_size is None else self.batch_size
+        labels, scores = [], []
+        for i in range(0, len(images), max(step, 1)):
+            batch = images[i:i + step]
+            z = self.score(resize(batch.to(device) if model is not None else batch, self.image_size))
+            if not isinstance(z, torch.Tensor) or z.ndim != 2 or not z.is_floating_point() or len(z) != len(batch):
+                raise ValueError(f"{self.name}: score must return ({len(batch)}, C) float scores, got "
+                                 f"{type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
+            if self.n_classes is None:
+                self.n_classes = z.shape[1]
+            elif z.shape[1] != self.n_classes:
+                raise ValueError(f"{self.name}: scores have {z.shape[1]} columns, expected n_classes={self.n_classes}")
+            labels.append(z.argmax(1).cpu())
+            scores.append(z.detach().cpu() if z.dtype in (torch.float32, torch.float64) else z.detach().float().cpu())
+        if not labels:
+            raise ValueError(f"{self.name}: no images to recognize")
+        return torch.cat(labels), torch.cat(scores)
 
-    return predict
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, C)`` float scores on the CPU, higher = more likely."""
+        return self.labels_and_scores(images)[1]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` int64 predicted labels on the CPU (``scores.argmax(1)``)."""
+        return self.labels_and_scores(images)[0]
+
+    def __repr__(self) -> str:
+        return f"Recognizer({self.name!r}, n_classes={self.n_classes})"
+
+
+def has_scores(recognize) -> bool:
+    """Whether a recognizer gives scores (a :class:`Recognizer`, or any object with
+    ``labels_and_scores``), so its ranks can be measured."""
+    return callable(getattr(recognize, "labels_and_scores", None))
+
+
+def classifier(model, image_size: int | None = None, batch_size: int = 64, name: str | None = None,
+               n_classes: int | None = None) -> Recognizer:
+    """A :class:`Recognizer` of a logits model: ``images -> (N,) labels`` (the argmax), with
+    ``scores`` the logits, run in eval mode without gradients (``image_size``: resize to it first).
+    ``name``: default the model's class name."""
+    return Recognizer(model, name or type(model).__name__, n_classes=n_classes, image_size=image_size,
+                      batch_size=batch_size)
 
 
 def hog_detector(upsample: int = 0) -> Callable:
@@ -108,6 +195,10 @@ def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
     """The two nearest-neighbour recognizers on a gallery: "dlib gallery" (the dlib descriptor in
     PyTorch) and "dlib black box" (the compiled dlib, which no method of the course sees inside).
 
+    Both are :class:`Recognizer` objects scoring each class by minus the distance to its nearest gallery
+    photo (:meth:`~facedid_lib.models.gallery.Gallery.logits`,
+    :meth:`~facedid_lib.models.blackbox.DlibBlackBox.logits`); their labels are the nearest photo's.
+
     The gallery's descriptors are cached (keyed by a hash of its images and dlib's model file), so
     later chapters build the same gallery in a moment.
     """
@@ -118,11 +209,13 @@ def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
     entry = cache.load(path)
     by_torch = gallery.Gallery(dlib_resnet.embed, images, labels, n_classes=gallery_faces.n_classes,
                                progress=progress, embeddings=None if entry is None else entry["torch"])
-    by_dlib = blackbox.DlibBlackBox(images, labels, progress=progress,
+    by_dlib = blackbox.DlibBlackBox(images, labels, progress=progress, n_classes=gallery_faces.n_classes,
                                     descriptors=None if entry is None else entry["dlib"].numpy())
     if entry is None:
         cache.save({"torch": by_torch.embeddings.cpu(), "dlib": torch.from_numpy(by_dlib.gallery)}, path)
-    return {"dlib gallery": classifier(by_torch), "dlib black box": by_dlib.predict}
+    return {"dlib gallery": classifier(by_torch, name="dlib gallery"),
+            "dlib black box": Recognizer(by_dlib.logits, "dlib black box", n_classes=by_dlib.n_classes,
+                                         batch_size=None)}
 
 
 def sface_recognizer(gallery_faces: FaceSet, align: str = "yunet", progress: bool = False):
@@ -152,13 +245,15 @@ def course_recognizers(model_a, model_b, gallery_faces: FaceSet, progress: bool 
     and ``model_b``, the ones the attacks see); ``gallery_faces``: clean photos of the same
     identities (the training split) for the three nearest-neighbour recognizers: the two of
     :func:`dlib_recognizers` and "SFace" (:func:`sface_recognizer`), the one that shares nothing
-    with the others.
+    with the others. All five are :class:`Recognizer` objects (their ``scores``: logits, or minus
+    the distance to each class's nearest gallery photo).
     """
     return {
-        "Model A": classifier(model_a.model, model_a.recipe.image_size),
-        "Model B": classifier(model_b.model),
+        "Model A": classifier(model_a.model, model_a.recipe.image_size, name="Model A",
+                              n_classes=model_a.train.n_classes),
+        "Model B": classifier(model_b.model, name="Model B", n_classes=model_b.train.n_classes),
         **dlib_recognizers(gallery_faces, progress),
-        "SFace": classifier(sface_recognizer(gallery_faces, progress=progress)),
+        "SFace": classifier(sface_recognizer(gallery_faces, progress=progress), name="SFace"),
     }
 
 
@@ -171,21 +266,31 @@ def parrot_recognizers(method: Callable, gallery_faces: FaceSet, batch_size: int
     """
     changed = torch.cat([method(gallery_faces.images[part], **params).detach().cpu()
                          for part in _batches(len(gallery_faces), batch_size)])
-    return {f"parrot {name}": recognize
-            for name, recognize in dlib_recognizers(dataclasses.replace(gallery_faces, images=changed),
-                                                    progress).items()}
+    parrots = {}
+    for name, recognize in dlib_recognizers(dataclasses.replace(gallery_faces, images=changed), progress).items():
+        recognize.name = f"parrot {name}"
+        parrots[recognize.name] = recognize
+    return parrots
 
 
 def _batches(n: int, batch_size: int):
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attributes=None) -> None:
+def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attributes=None,
+                   labels: torch.Tensor | None = None) -> None:
+    """Append one batch's measures to ``into``; with ``labels`` (ranks asked), also the true label's
+    rank for every recognizer with scores, under the key ``("rank", name)`` as ``(ranks, C)``."""
     into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
     into.setdefault("L2", []).append(metrics.l2_norm(new, clean).cpu())
     into.setdefault("MSE", []).append(metrics.mse(new, clean).cpu())
     for name, recognize in recognizers.items():
-        into.setdefault(f"MR {name}", []).append(torch.as_tensor(recognize(new)).cpu())
+        if labels is not None and has_scores(recognize):
+            predicted, z = recognize.labels_and_scores(new)
+            into.setdefault(("rank", name), []).append((metrics.true_label_rank(z, labels.cpu()), z.shape[1]))
+        else:
+            predicted = recognize(new)
+        into.setdefault(f"MR {name}", []).append(torch.as_tensor(predicted).cpu())
     for name, detect in detectors.items():
         into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
     for name, score in scores.items():
@@ -196,12 +301,17 @@ def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attri
 
 
 def _row(parts: dict, labels: torch.Tensor) -> dict:
-    row = {"n": len(labels)}
+    row, ranked = {"n": len(labels)}, {}
     for column, values in parts.items():
+        if isinstance(column, tuple):  # ("rank", name): (ranks, C) per batch
+            p = metrics.rank_probability(torch.cat([r for r, _ in values]), values[0][1], dtype=torch.float64)
+            ranked[f"P(rank 2) {column[1]}"] = float(p[1]) if len(p) > 1 else 0.0
+            ranked[f"max P(rank) {column[1]}"] = float(p.max())
+            continue
         values = torch.cat(values)
         row[column] = (metrics.misclassification_rate(values, labels) if column.startswith("MR ")
                        else float(values.mean()))
-    return row
+    return {**row, **ranked}
 
 
 def _check_measured(faces: FaceSet, recognizers: dict) -> None:
@@ -213,7 +323,8 @@ def _check_measured(faces: FaceSet, recognizers: dict) -> None:
 
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
              params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True,
-             scores: dict | None = None, attributes: dict | None = None, diversity: bool = False) -> dict:
+             scores: dict | None = None, attributes: dict | None = None, diversity: bool = False,
+             ranks: bool = False) -> dict:
     """Run ``method(images, **params)`` on a face set and measure utility and privacy.
 
     Parameters
@@ -230,13 +341,18 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         share of faces whose predicted attribute is the same before and after the method.
     diversity : also report ``DIV``, :func:`facedid_lib.metrics.relative_diversity` of the outputs
         (in %, on 64-pixel copies).
+    ranks : also report, for every recognizer with scores (:func:`has_scores`, e.g. a
+        :class:`Recognizer`), ``P(rank 2) <name>`` (the share of faces whose true label is its
+        second most likely: the lecture's quasi-identifier) and ``max P(rank) <name>`` (the largest
+        ``P(r(i) = y)`` over all ranks: k-anonymity asks for at most 1/k); see :func:`rank_profile`.
+        Plain-function recognizers get no such columns. The other columns do not change.
     device : where the method runs (None: the library default).
 
     Returns
     -------
     dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
-    ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, ``DIV``
-    where asked, plus ``n`` faces.
+    ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, the rank
+    columns and ``DIV`` where asked, plus ``n`` faces.
     """
     _check_measured(faces, recognizers)
     device = resolve_device(device)
@@ -249,7 +365,8 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         clean = faces.images[part].to(device)
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
-        _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts, attributes)
+        _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts, attributes,
+                       faces.labels[part] if ranks else None)
         if diversity:
             small.append(resize(new.detach(), 64).cpu())
     row = _row(parts, faces.labels)
@@ -259,10 +376,12 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
 
 
 def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
-            batch_size: int = 32, device=None, scores: dict | None = None, attributes: dict | None = None) -> dict:
+            batch_size: int = 32, device=None, scores: dict | None = None, attributes: dict | None = None,
+            ranks: bool = False) -> dict:
     """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
 
     For methods that need more than the images, such as the attacks, which also take labels.
+    ``ranks``: the rank columns of :func:`evaluate`.
     """
     _check_measured(faces, recognizers)
     check_images(new, "new")
@@ -272,8 +391,49 @@ def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dic
     parts: dict = {}
     for part in _batches(len(faces), batch_size):
         _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {},
-                       scores or {}, parts, attributes)
+                       scores or {}, parts, attributes, faces.labels[part] if ranks else None)
     return _row(parts, faces.labels)
+
+
+def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_rank: int | None = None) -> pd.DataFrame:
+    """The rank view of a recognizer (Mygdalis et al. 2020): ``P(r_{x'}(i) = y)`` per method and rank.
+
+    For a face ``x'`` of true identity ``y``, ``r_{x'}(i)`` is its ``i``-th most likely label
+    (:func:`facedid_lib.metrics.true_label_rank`); over the faces, ``P(r_{x'}(i) = y)`` is the
+    share whose true label sits at rank ``i`` (:func:`facedid_lib.metrics.rank_probability`). The
+    lecture's observation: after most attacks the true label sits at rank 2; its k-anonymity
+    requirement: ``P(r_{x'}(i) = y) <= 1/k`` at every rank ``i``.
+
+    Parameters
+    ----------
+    images_by_method : ``method name -> (N, 3, H, W)`` faces (clean, each attack's...), all of the
+        same people in the same order.
+    labels : (N,) their true labels in the recognizer's label space.
+    recognizer : a :class:`Recognizer` (anything with ``labels_and_scores``).
+    max_rank : the rank columns to keep, ``1 .. max_rank`` (None: all C).
+
+    Returns
+    -------
+    DataFrame indexed by method: integer columns ``1 .. max_rank`` holding ``P(rank = i)``, and
+    ``max P``, the largest over *all* C ranks (the k-anonymity quantity, at most 1/k).
+    """
+    if not has_scores(recognizer):
+        raise TypeError(f"recognizer must give scores (a Recognizer, see classifier), got {type(recognizer).__name__}")
+    if not images_by_method:
+        raise ValueError("give at least one method's images")
+    labels = torch.as_tensor(labels).cpu()
+    rows = {}
+    for method, images in images_by_method.items():
+        if len(images) != len(labels):
+            raise ValueError(f"{method}: {len(images)} images for {len(labels)} labels")
+        _, z = recognizer.labels_and_scores(images)
+        p = metrics.rank_probability(metrics.true_label_rank(z, labels), z.shape[1], dtype=torch.float64)
+        if max_rank is not None and (isinstance(max_rank, bool) or not isinstance(max_rank, int)
+                                     or not 1 <= max_rank <= len(p)):
+            raise ValueError(f"max_rank must be an int in 1..{len(p)} (the number of classes), got {max_rank!r}")
+        shown = p[:max_rank] if max_rank is not None else p
+        rows[method] = {**{i + 1: float(v) for i, v in enumerate(shown)}, "max P": float(p.max())}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
 
 
 def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dict,
@@ -395,6 +555,72 @@ def attack_table(models: dict, parameters: dict, faces: FaceSet, recognizers: di
     return AttackResults(table, images, attacks)
 
 
+@dataclasses.dataclass
+class RankAttackResults:
+    """What :func:`rank_attack_table` measured: the table, per model the rank profiles (one row per
+    attack, :func:`rank_profile` on the attacked model), the de-identified images (CPU, the faces'
+    order) and the attack objects, both as ``[model][label]``."""
+
+    table: pd.DataFrame
+    profiles: dict
+    images: dict
+    attacks: dict
+
+
+def rank_attack_table(models: dict, settings: dict, faces: dict, recognizers: dict, device=None,
+                      progress: bool = True) -> RankAttackResults:
+    """The lecture's k-A^3 table on our faces: each attack on each model, with where the true label went.
+
+    Parameters
+    ----------
+    models : ``name -> nn.Module`` giving logits on the faces' chips (the models attacked); each
+        name must be a key of ``recognizers`` whose recognizer has scores (:class:`Recognizer`).
+    settings : ``label -> (attack name, parameters)`` for
+        :func:`facedid_lib.methods.adversarial.make` (e.g. ``"5-A^3": ("k-A^3", {"k": 5})``),
+        run untargeted on every model.
+    faces : ``model name -> FaceSet``, the faces attacked on each model.
+    recognizers : as in :func:`evaluate` (the transfer columns ``MR <name>``).
+
+    Returns
+    -------
+    :class:`RankAttackResults`; its table has one row per ``(model, label)`` with the lecture's
+    ``SSIM`` (%), ``MSE x 1e4`` and ``ASR`` (%, ``r(1) != y`` on the attacked model), ``at rank``
+    (share of faces whose true label sits at the rank the attack designated for it; k-A^3 only),
+    ``P(rank 2)``, ``max P`` (the largest ``P(r(i) = y)`` over the ranks), ``L2`` and ``MR <name>``
+    for every recognizer.
+    """
+    from .methods import adversarial
+
+    missing = sorted(set(models) - set(faces))
+    if missing:
+        raise ValueError(f"faces must give the faces of every model, missing {missing}")
+    for name in models:
+        if not has_scores(recognizers.get(name)):
+            raise ValueError(f"recognizers must include {name!r} with scores (a Recognizer)")
+    rows, profiles, images, attacks = {}, {}, {}, {}
+    for model_name, model in models.items():
+        chosen = faces[model_name]
+        images[model_name], attacks[model_name] = {}, {}
+        for label, (name, params) in settings.items():
+            attack = adversarial.make(name, model, **params)
+            new = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {model_name}", progress=progress)
+            row = measure(chosen, new, recognizers, device=device)
+            scores = recognizers[model_name].scores(new)
+            ranks = metrics.true_label_rank(scores, chosen.labels)
+            designated = getattr(attack, "designated", None)
+            probability = metrics.rank_probability(ranks, scores.shape[1])
+            rows[model_name, label] = {
+                "SSIM": 100 * row["SSIM"], "MSE x 1e4": 1e4 * row["MSE"], "ASR": 100 * float((ranks > 1).float().mean()),
+                "at rank": float((ranks == designated).float().mean()) if designated is not None else float("nan"),
+                "P(rank 2)": float(probability[1]), "max P": float(probability.max()), "L2": row["L2"],
+                **{k: v for k, v in row.items() if k.startswith("MR ")}}
+            images[model_name][label], attacks[model_name][label] = new, attack
+        profiles[model_name] = rank_profile(images[model_name], chosen.labels, recognizers[model_name])
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "attack"])
+    return RankAttackResults(table, profiles, images, attacks)
+
+
 def improvement(table: pd.DataFrame, proposed: str = "P-FGVM") -> pd.DataFrame:
     """The P-FGVM paper's percentage improvements of ``proposed`` on every other method, per model.
 
@@ -461,7 +687,7 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "classifier", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness",
-           "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
-           "evaluate", "measure", "sweep", "AttackResults", "attack_table", "improvement", "beside", "identity",
-           "perturbation_figure", "disagreement"]
+__all__ = ["resize", "Recognizer", "has_scores", "classifier", "hog_detector", "mmod_detector", "yunet_detector",
+           "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
+           "evaluate", "measure", "rank_profile", "sweep", "AttackResults", "attack_table", "RankAttackResults",
+           "rank_attack_table", "improvement", "beside", "identity", "perturbation_figure", "disagreement"]

@@ -5,7 +5,8 @@ device of their first tensor argument). Images are ``(N, 3, H, W)`` float tensor
 
 ==========================  ====================================================================
 privacy                     :func:`misclassification_rate` (:func:`deid_rate`), :func:`accuracy`,
-                            :func:`targeted_success_rate`, :func:`rank_statistics`,
+                            :func:`targeted_success_rate`, :func:`true_label_rank`,
+                            :func:`rank_probability`, :func:`rank_statistics`,
                             :func:`cumulative`, :func:`faceness`
 distortion, per image       :func:`l2_norm`, :func:`mse`
 similarity, per image       :func:`ssim`, :func:`ms_ssim`, :func:`cw_ssim`
@@ -29,6 +30,8 @@ References
    wavelet coefficients", IJCV 40(1), 2000 (the complex steerable filters).
 .. [6] Newton, Sweeney, Malin, "Preserving privacy by de-identifying face images", IEEE TKDE
    17(2), 2005 (k-Same; rank-based recognition statistics).
+.. [7] Mygdalis, Tefas, Pitas, "K-anonymity inspired adversarial attack and multiple one-class
+   classification defense", Neural Networks 124, 2020 (the rank view of a recognizer, k-A^3).
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from .config import resolve_device
 
 __all__ = [
     "accuracy", "misclassification_rate", "deid_rate", "targeted_success_rate", "l2_norm", "mse",
-    "ssim", "ms_ssim", "MS_SSIM_WEIGHTS", "cw_ssim", "faceness", "diversity", "rank_statistics",
-    "cumulative",
+    "ssim", "ms_ssim", "MS_SSIM_WEIGHTS", "cw_ssim", "faceness", "diversity", "true_label_rank",
+    "rank_probability", "rank_statistics", "cumulative",
 ]
 
 #: Wang, Simoncelli and Bovik's (2003) exponents of the five scales, finest first.
@@ -217,6 +220,100 @@ def targeted_success_rate(pred, targets, device=None) -> float:
     return int((predicted.to(device) == targets.to(device)).sum()) / predicted.shape[0]
 
 
+def _scores(scores, name: str = "scores") -> torch.Tensor:
+    z = _tensor(scores, name)
+    if not z.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, got dtype {z.dtype}")
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (N, C) with N, C > 0, got {tuple(z.shape)}")
+    if torch.isnan(z).any():
+        raise ValueError(f"{name} contains NaN")
+    return z
+
+
+def true_label_rank(scores, labels, device=None) -> torch.Tensor:
+    """The rank of each face's true label in its recognizer's output: 1 = the top.
+
+    The lecture (Mygdalis et al. [7]_) writes ``r_x(i)``, i = 1..m, for the ``i``-th most probable
+    label of a face ``x`` (its scores sorted in decreasing order; ``r_x(1) = argmax g(x)``, the
+    predicted label). The rank of the true label ``y`` is the ``i`` with ``r_x(i) = y``:
+
+    ``rank(x) = 1 + #{c : z_c > z_y}``
+
+    **Ties**: only the labels with a *strictly* higher score are counted, so a true label tied with
+    others gets the best of the tied ranks (privacy is never overstated). A true label tied at the
+    top therefore has rank 1 even where ``argmax`` (which takes the first of the tied labels)
+    predicts another one.
+
+    Parameters
+    ----------
+    scores : (N, C) float scores, higher = more likely (logits, probabilities, similarities, minus
+        distances; only their order counts).
+    labels : (N,) integer true labels in ``0 .. C-1``.
+    device : where to compute; None: the scores' device.
+
+    Returns
+    -------
+    (N,) int64 tensor of ranks in ``1 .. C``.
+
+    Example
+    -------
+    >>> import torch
+    >>> true_label_rank(torch.tensor([[3.0, 2.0, 1.0], [1.0, 1.0, 0.0]]), torch.tensor([1, 1]))
+    tensor([2, 1])
+    """
+    z = _scores(scores)
+    y = _classes(labels, z.shape[0], "labels", z.shape[1])
+    device = resolve_device(device, z)
+    z, y = z.to(device), y.to(device)
+    true = z.gather(1, y[:, None].long())
+    return (z > true).sum(1).long() + 1
+
+
+def rank_probability(ranks, n_classes: int, device=None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``P(r_x(i) = y)``, i = 1..C: the share of faces whose true label sits at rank ``i``.
+
+    ``p_i = (1 / N) #{n : rank_n = i}`` over the ranks of :func:`true_label_rank`; the entries sum
+    to 1, ``p_1`` is the recognition rate of the top label (with ties counted as in
+    :func:`true_label_rank`).
+
+    The k-anonymity requirement of Mygdalis et al. [7]_ (k-A^3) on de-identified faces ``x_p``:
+    ``r_{x_p}(1) != y`` (the attack succeeds) and ``P(r_{x_p}(i) = y) <= 1/k`` for every rank
+    ``i = 1..m``: the true identity must not be readable from *any* position of the ranked output
+    (the final layer's activations are quasi-identifiers: after most attacks the true label sits
+    at rank 2). ``max_i p_i <= 1/k`` is that requirement.
+
+    Parameters
+    ----------
+    ranks : (N,) integer ranks in ``1 .. n_classes``.
+    n_classes : C, the number of labels (the length of the result).
+    device : where to compute; None: the ranks' device.
+    dtype : the result's float dtype; None: torch's default (float32).
+
+    Returns
+    -------
+    (C,) float tensor; entry ``i - 1`` is ``P(rank = i)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> rank_probability(torch.tensor([1, 2, 2, 3]), 4)
+    tensor([0.2500, 0.5000, 0.2500, 0.0000])
+    """
+    r = _tensor(ranks, "ranks")
+    if r.is_floating_point() or r.dtype == torch.bool or r.is_complex():
+        raise TypeError(f"ranks must be an integer tensor, got dtype {r.dtype}")
+    if r.ndim != 1 or r.shape[0] == 0:
+        raise ValueError(f"ranks must be a non-empty (N,) tensor, got shape {tuple(r.shape)}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+    low, high = int(r.min()), int(r.max())
+    if low < 1 or high > n_classes:
+        raise ValueError(f"ranks must lie in 1..{n_classes} (n_classes), got {low}..{high}")
+    r = r.to(resolve_device(device, r))
+    return torch.bincount(r.long() - 1, minlength=n_classes).to(dtype or torch.get_default_dtype()) / r.shape[0]
+
+
 def rank_statistics(logits, labels, max_rank: int | None = None, device=None) -> torch.Tensor:
     """The rank statistic of k-anonymity evaluations: ``P(true identity at rank i)``, i = 1..C.
 
@@ -226,7 +323,8 @@ def rank_statistics(logits, labels, max_rank: int | None = None, device=None) ->
     histogram of ``r`` over the faces, ``p_i = (1 / N) #{n : r_n = i}``. A k-anonymous set
     (Newton et al. [6]_: k-Same) drives it towards ``1/k`` on each of the first ``k`` ranks of the
     identities that were averaged; :func:`cumulative` turns it into the top-k accuracy (the
-    cumulative match characteristic).
+    cumulative match characteristic). It is :func:`rank_probability` of :func:`true_label_rank`,
+    in the logits' dtype.
 
     Parameters
     ----------
@@ -247,23 +345,13 @@ def rank_statistics(logits, labels, max_rank: int | None = None, device=None) ->
     >>> rank_statistics(logits, torch.tensor([0, 1, 1, 0]))
     tensor([0.2500, 0.5000, 0.2500])
     """
-    z = _tensor(logits, "logits")
-    if not z.is_floating_point():
-        raise TypeError(f"logits must be a float tensor, got dtype {z.dtype}")
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
-        raise ValueError(f"logits must have shape (N, C) with N, C > 0, got {tuple(z.shape)}")
-    if torch.isnan(z).any():
-        raise ValueError("logits contains NaN")
-    n, c = z.shape
-    y = _classes(labels, n, "labels", c)
+    z = _scores(logits, "logits")
+    c = z.shape[1]
     if max_rank is not None:
         if isinstance(max_rank, bool) or not isinstance(max_rank, int) or not 1 <= max_rank <= c:
             raise ValueError(f"max_rank must be an int in 1..{c} (the number of classes), got {max_rank!r}")
-    device = resolve_device(device, z)
-    z, y = z.to(device), y.to(device)
-    true = z.gather(1, y[:, None])
-    ranks = (z > true).sum(1)  # 0-based
-    stats = torch.bincount(ranks, minlength=c).to(z.dtype) / n
+    ranks = true_label_rank(z, labels, device=device)
+    stats = torch.bincount(ranks - 1, minlength=c).to(z.dtype) / ranks.shape[0]
     return stats if max_rank is None else stats[:max_rank]
 
 

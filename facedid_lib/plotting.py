@@ -1,4 +1,4 @@
-"""Figures for the chapters: image grids, detections, sweeps.
+"""Figures for the chapters: image grids, detections, sweeps, ROC curves, rank profiles.
 
 Every function returns a ``matplotlib.figure.Figure`` (and closes nothing): a notebook displays
 it, a widget redraws it, a test inspects it.
@@ -127,5 +127,39 @@ def roc_figure(roc: dict, threshold: float | None = None, title: str | None = No
     ax.legend(loc="lower right", fontsize=8)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def rank_probability(profiles, k_values: Sequence[int] = (5, 9), ax=None, max_rank: int = 10,
+                     title: str | None = None):
+    """The lecture's "probability of obtaining the true face label, using the sorted ranked
+    activations of the final layer" (Mygdalis et al. 2020): ``P(r(i) = y)`` against the rank ``i``.
+
+    ``profiles``: :func:`facedid_lib.evaluate.rank_profile`'s table (one row per method, integer
+    columns ``1, 2, ...`` for the ranks); one line per method over ranks ``1 .. max_rank`` (as
+    many as the table has), and a dashed horizontal line at ``1/k`` for each ``k`` of ``k_values``
+    (k-anonymity asks every rank to stay below it). ``ax``: draw there (else a new figure).
+    """
+    ranks = sorted(c for c in profiles.columns if isinstance(c, (int, np.integer)) and 1 <= c <= max_rank)
+    if not ranks or profiles.empty:
+        raise ValueError("profiles must have a row per method and rank columns 1, 2, ... (see evaluate.rank_profile)")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    else:
+        fig = ax.figure
+    for method, row in profiles.iterrows():
+        ax.plot(ranks, [row[i] for i in ranks], marker="o", label=str(method))
+    for k in k_values:
+        ax.axhline(1 / k, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(f"1/k, k = {k}", (1, 1 / k), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=8, color="grey")
+    ax.set_xticks(ranks)
+    ax.set_xlabel("rank i of the true label (sorted final-layer activations)")
+    ax.set_ylabel("P(r(i) = y)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title if title is not None else "probability of the true label at each rank")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

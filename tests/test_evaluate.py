@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -104,7 +105,14 @@ def test_dlib_recognizers_cache_their_gallery(data_folder, tmp_path, monkeypatch
     monkeypatch.undo()
     for name in ("dlib gallery", "dlib black box"):
         assert torch.equal(first[name](faces.images), again[name](faces.images)), name
+        assert isinstance(first[name], evaluate.Recognizer) and first[name].n_classes == 3, name
     assert torch.equal(first["dlib black box"](faces.images), faces.labels)
+    # the black box's scores: minus the distance to each class's nearest photo, argmax = predict
+    box = first["dlib black box"].score.__self__
+    logits, distances = box.logits(faces.images), box.distances(faces.images)
+    assert torch.equal(logits.argmax(1), box.predict(faces.images))
+    expected = [[-distances[i, (faces.labels == c).numpy()].min() for c in range(3)] for i in range(len(faces))]
+    np.testing.assert_allclose(logits.numpy(), expected)
 
 
 class ColourNet(torch.nn.Module):
@@ -156,3 +164,167 @@ def test_beside_interleaves_two_tables():
         evaluate.beside({"ours": ours[["TS"]], "paper": theirs})
     with pytest.raises(ValueError, match="two tables"):
         evaluate.beside({"ours": ours})
+
+
+# ------------------------------------------------------------------------------------------------
+# recognizers with scores, and the rank view (chapter 6)
+
+
+def _old_classifier(model, image_size=None, batch_size=64):
+    """evaluate.classifier as it was before recognizers had scores: the labels must not change."""
+    from facedid_lib.config import module_device
+
+    @torch.no_grad()
+    def predict(images):
+        model.eval()
+        device = module_device(model, images.device)
+        return torch.cat([model(evaluate.resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
+
+    return predict
+
+
+def test_recognizer_gives_the_old_labels_and_its_scores_on_colour_faces():
+    faces = colour_faces()
+    recognize = evaluate.classifier(ColourNet(), batch_size=5)
+    assert isinstance(recognize, evaluate.Recognizer) and evaluate.has_scores(recognize)
+    labels, scores = recognize.labels_and_scores(faces.images)
+    assert torch.equal(labels, _old_classifier(ColourNet(), batch_size=5)(faces.images))
+    assert torch.equal(recognize(faces.images), labels) and torch.equal(scores.argmax(1), labels)
+    torch.testing.assert_close(recognize.scores(faces.images), ColourNet()(faces.images))
+    assert scores.device.type == "cpu" and labels.dtype == torch.int64 and recognize.n_classes == 3
+    assert repr(recognize) == "Recognizer('ColourNet', n_classes=3)"
+    assert not evaluate.has_scores(nearest_colour)
+
+
+def test_recognizer_ties_take_the_first_class_as_argmax_did():
+    class Tied(torch.nn.Module):  # classes 1 and 2 always tied at the top
+        def forward(self, x):
+            m = x.mean((1, 2, 3))
+            return torch.stack([m - 1, m, m], dim=1)
+
+    images = torch.rand(7, 3, 8, 8)
+    recognize = evaluate.classifier(Tied(), batch_size=3, name="tied")
+    assert recognize(images).tolist() == [1] * 7 == _old_classifier(Tied(), batch_size=3)(images).tolist()
+    from facedid_lib import metrics
+
+    # the true label 2, tied with the predicted 1, still has rank 1 (strictly higher scores count)
+    assert metrics.true_label_rank(recognize.scores(images), torch.full((7,), 2)).tolist() == [1] * 7
+
+
+def test_recognizer_checks_its_scores():
+    with pytest.raises(TypeError, match="callable"):
+        evaluate.Recognizer(None)
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate.Recognizer(nearest_colour, batch_size=0)
+    with pytest.raises(ValueError, match="float scores"):
+        evaluate.Recognizer(nearest_colour, "labels only")(colour_faces().images)  # labels are no scores
+    with pytest.raises(ValueError, match="n_classes=4"):
+        evaluate.Recognizer(ColourNet(), n_classes=4)(colour_faces().images)
+
+
+@pytest.fixture(scope="module")
+def real_models():
+    """Model A and Model B of the course's architectures, seeded (untrained: the labels only have
+    to stay the same)."""
+    from facedid_lib.models.recognizers import DescriptorHead, ModelA, ModelB
+
+    torch.manual_seed(0)
+    return ModelA(10, image_size=64).eval(), ModelB(DescriptorHead(10)).eval()
+
+
+def test_recognizer_labels_equal_the_old_predict_on_real_faces(faceset, real_models):
+    from facedid_lib.models.gallery import Gallery
+
+    train, test = faceset
+    model_a, model_b = real_models
+    images = test.images[::2]  # 20 faces of 10 people
+    for model, size in ((model_a, 64), (model_b, None)):
+        recognize = evaluate.classifier(model, size, batch_size=8)
+        labels, scores = recognize.labels_and_scores(images)
+        assert torch.equal(labels, _old_classifier(model, size, batch_size=8)(images))
+        assert scores.shape == (len(images), 10) and torch.equal(scores.argmax(1), labels)
+    gallery = Gallery(model_b.embed, train.images[::2], train.labels[::2], n_classes=10, progress=False)
+    recognize = evaluate.classifier(gallery, name="gallery")
+    labels, scores = recognize.labels_and_scores(images)
+    assert torch.equal(labels, gallery.predict(images)) and recognize.n_classes == 10
+    assert (scores <= 0).all() and torch.equal(labels, _old_classifier(gallery)(images))
+
+
+def _box_without_dlib(gallery_descriptors, gallery_labels, queries, n_classes=None):
+    """A DlibBlackBox whose descriptors are given (no dlib call), to test its logits exactly."""
+    from facedid_lib.models.blackbox import DlibBlackBox
+
+    box = DlibBlackBox(torch.rand(len(gallery_labels), 3, 8, 8), torch.tensor(gallery_labels), progress=False,
+                       descriptors=np.asarray(gallery_descriptors, float), n_classes=n_classes)
+    box.descriptors = lambda images, progress=False: np.asarray(queries, float)[:len(images)]
+    return box
+
+
+def test_black_box_logits_are_minus_the_nearest_photo_distance_and_agree_with_predict():
+    g = np.random.default_rng(0)
+    photos = g.normal(size=(9, 128))
+    labels = [0, 1, 2, 0, 1, 2, 0, 1, 2]
+    queries = photos[[4, 0, 8]] + 0.01 * g.normal(size=(3, 128))
+    box = _box_without_dlib(photos, labels, queries, n_classes=4)  # class 3 has no photo
+    logits = box.logits(torch.rand(3, 3, 8, 8))
+    assert logits.dtype == torch.float64 and logits.shape == (3, 4) and torch.isinf(logits[:, 3]).all()
+    distances = np.sqrt(((queries[:, None] - photos[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(-logits[:, 1].numpy(), distances[:, [1, 4, 7]].min(1))
+    assert logits.argmax(1).tolist() == box.predict(torch.rand(3, 3, 8, 8)).tolist() == [1, 0, 2]
+    # a photo of class 1 first, the same photo under class 0 second: predict takes the first photo
+    twins = _box_without_dlib(np.stack([photos[0], photos[0], photos[5]]), [1, 0, 2], photos[[0]] + 0.1)
+    assert twins.predict(torch.rand(1, 3, 8, 8)).tolist() == [1]
+    tied = twins.logits(torch.rand(1, 3, 8, 8))
+    assert tied.argmax(1).tolist() == [1] and float(tied[0, 0]) == pytest.approx(float(tied[0, 1]), abs=1e-12)
+    recognize = evaluate.Recognizer(twins.logits, "twins", n_classes=3, batch_size=None)
+    assert recognize(torch.rand(1, 3, 8, 8)).tolist() == [1]
+
+
+def test_rank_profile_gives_one_row_per_method():
+    faces = colour_faces()
+    swap = faces.images[:, [2, 0, 1]]
+    recognize = evaluate.classifier(ColourNet())
+    profile = evaluate.rank_profile({"clean": faces.images, "swapped": swap}, faces.labels, recognize)
+    assert list(profile.index) == ["clean", "swapped"] and list(profile.columns) == [1, 2, 3, "max P"]
+    assert profile.loc["clean", 1] == 1.0 and profile.loc["clean", "max P"] == 1.0
+    np.testing.assert_allclose(profile[[1, 2, 3]].sum(axis=1), 1.0)
+    assert profile.loc["swapped", 1] == 0.0 and profile.loc["swapped", "max P"] == profile.loc["swapped"].max()
+    short = evaluate.rank_profile({"swapped": swap}, faces.labels, recognize, max_rank=2)
+    assert list(short.columns) == [1, 2, "max P"] and short.loc["swapped", "max P"] == profile.loc["swapped", "max P"]
+    with pytest.raises(TypeError, match="scores"):
+        evaluate.rank_profile({"clean": faces.images}, faces.labels, nearest_colour)
+    with pytest.raises(ValueError, match="max_rank"):
+        evaluate.rank_profile({"clean": faces.images}, faces.labels, recognize, max_rank=4)
+
+
+def test_measure_with_ranks_adds_the_rank_columns_and_changes_nothing_else():
+    from facedid_lib import metrics
+
+    faces = colour_faces()
+    swap = lambda x: x[:, [2, 0, 1]]  # noqa: E731
+    recognizers = {"net": evaluate.classifier(ColourNet()), "colour": nearest_colour}
+    plain = evaluate.measure(faces, swap(faces.images), recognizers, batch_size=5)
+    ranked = evaluate.measure(faces, swap(faces.images), recognizers, batch_size=5, ranks=True)
+    assert list(ranked)[:len(plain)] == list(plain) and {k: ranked[k] for k in plain} == plain
+    assert set(ranked) - set(plain) == {"P(rank 2) net", "max P(rank) net"}  # the plain function has none
+    p = metrics.rank_probability(metrics.true_label_rank(ColourNet()(swap(faces.images)), faces.labels), 3)
+    assert ranked["P(rank 2) net"] == pytest.approx(float(p[1])) and ranked["max P(rank) net"] == pytest.approx(
+        float(p.max()))
+    again = evaluate.evaluate(swap, faces, recognizers, progress=False, device="cpu", batch_size=7, ranks=True)
+    assert again == pytest.approx(ranked)
+    assert "P(rank 2) net" not in evaluate.evaluate(swap, faces, recognizers, progress=False, device="cpu")
+
+
+def test_mygdalis_table_as_the_lecture_prints_it():
+    from facedid_lib import published
+
+    table = published.mygdalis_attacks()
+    assert list(table.index) == ["L-BFGS", "DeepFool", "C&W", "1-A^3", "5-A^3", "9-A^3"]
+    assert list(table.columns) == ["SSIM", "MSE x 1e4", "ASR", "def. SSIM", "def. MSE", "ASR a=1", "F a=1", "D a=1",
+                                   "ASR a=0.97", "F a=0.97", "D a=0.97"]
+    assert table.loc["L-BFGS", "SSIM"] == 93.89 and table.loc["DeepFool", "ASR"] == 100
+    assert table.loc["C&W", "ASR a=0.97"] == 6.91 and table.loc["1-A^3", "D a=1"] == 9.57
+    assert table.loc["5-A^3", "F a=0.97"] == 12.09 and table.loc["9-A^3", "def. MSE"] == 5.98
+    assert table.loc["9-A^3", "MSE x 1e4"] == 4.36 and table.loc["L-BFGS", "D a=0.97"] == 80.22
+    assert "Neural Networks 124 (2020)" in published.MYGDALIS_SOURCE

@@ -128,6 +128,53 @@ def test_rank_statistics_bad_input(call):
         call()
 
 
+def test_true_label_rank_by_hand_with_ties():
+    scores = torch.tensor([[3.0, 2.0, 1.0],   # true 0: rank 1
+                           [3.0, 2.0, 1.0],   # true 2: rank 3
+                           [1.0, 1.0, 0.0],   # true 1, tied at the top with 0 (argmax says 0): rank 1
+                           [2.0, 1.0, 1.0],   # true 2, tied with 1 below 0: rank 2
+                           [0.0, 0.0, 0.0],   # all tied: rank 1
+                           [5.0, 5.0, 1.0]])  # true 2, two strictly higher: rank 3
+    ranks = M.true_label_rank(scores, torch.tensor([0, 2, 1, 2, 1, 2]))
+    assert ranks.dtype == torch.int64 and ranks.tolist() == [1, 3, 1, 2, 1, 3]
+    # the lecture's r_x(i): sorting the scores, the true label is r_x(rank) (without ties)
+    g = torch.Generator().manual_seed(1)
+    scores, labels = torch.randn(40, 6, generator=g), torch.randint(0, 6, (40,), generator=g)
+    order = scores.argsort(1, descending=True)
+    assert torch.equal(order.gather(1, M.true_label_rank(scores, labels)[:, None] - 1)[:, 0], labels)
+
+
+def test_rank_probability_by_hand_and_sums_to_one():
+    p = M.rank_probability(torch.tensor([1, 3, 1, 2, 1, 3, 1, 1]), 4)
+    torch.testing.assert_close(p, torch.tensor([5 / 8, 1 / 8, 2 / 8, 0.0]))
+    assert p.dtype == torch.get_default_dtype() and M.rank_probability(torch.tensor([2]), 3, dtype=torch.float64
+                                                                       ).tolist() == [0.0, 1.0, 0.0]
+    g = torch.Generator().manual_seed(2)
+    scores, labels = torch.randn(30, 7, generator=g), torch.randint(0, 7, (30,), generator=g)
+    p = M.rank_probability(M.true_label_rank(scores, labels), 7)
+    assert p.shape == (7,) and float(p.sum()) == pytest.approx(1.0)
+    torch.testing.assert_close(p, M.rank_statistics(scores, labels))  # the same statistic
+    # k-anonymity in the lecture's sense: the true label spread evenly over k = 5 ranks
+    ranks = torch.arange(1, 6).repeat(4)
+    assert float(M.rank_probability(ranks, 10).max()) == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: M.true_label_rank(torch.tensor([[1, 2]]), torch.tensor([0])), TypeError),
+    (lambda: M.true_label_rank(torch.zeros(3), torch.tensor([0, 1, 2])), ValueError),
+    (lambda: M.true_label_rank(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError),
+    (lambda: M.true_label_rank(torch.tensor([[float("nan"), 0.0]]), torch.tensor([0])), ValueError),
+    (lambda: M.rank_probability(torch.tensor([0, 1]), 3), ValueError),
+    (lambda: M.rank_probability(torch.tensor([1, 4]), 3), ValueError),
+    (lambda: M.rank_probability(torch.tensor([1.0]), 3), TypeError),
+    (lambda: M.rank_probability(torch.tensor([1]), 0), ValueError),
+    (lambda: M.rank_probability(torch.zeros(0, dtype=torch.long), 3), ValueError),
+])
+def test_rank_functions_bad_input(call, error):
+    with pytest.raises(error):
+        call()
+
+
 # ------------------------------------------------------------------------------------------------
 # L2 and MSE
 

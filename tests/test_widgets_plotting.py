@@ -55,6 +55,27 @@ def test_plotting_figures():
     plt.close("all")
 
 
+def test_rank_probability_figure_draws_a_line_per_method_and_the_1_over_k_lines():
+    import pandas as pd
+
+    profiles = pd.DataFrame({1: [0.9, 0.1], 2: [0.05, 0.7], 3: [0.05, 0.2], "max P": [0.9, 0.7]},
+                            index=pd.Index(["clean", "L-BFGS"], name="method"))
+    fig = plotting.rank_probability(profiles, k_values=(5, 9))
+    ax = fig.axes[0]
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert [line.get_label() for line in solid] == ["clean", "L-BFGS"]
+    assert list(solid[1].get_xdata()) == [1, 2, 3] and list(solid[1].get_ydata()) == [0.1, 0.7, 0.2]
+    assert sorted(float(line.get_ydata()[0]) for line in dashed) == pytest.approx([1 / 9, 1 / 5])
+    assert {t.get_text() for t in ax.texts} == {"1/k, k = 5", "1/k, k = 9"}
+    _, given = plt.subplots()
+    assert plotting.rank_probability(profiles, k_values=(2,), ax=given, max_rank=2) is given.figure
+    assert list(given.lines[0].get_xdata()) == [1, 2]
+    with pytest.raises(ValueError, match="rank columns"):
+        plotting.rank_probability(profiles[["max P"]])
+    plt.close("all")
+
+
 def test_detector_explorer_drives_the_real_detectors(data_folder):
     from facedid_lib import data
 

@@ -84,6 +84,8 @@ class Attack:
 
     name = "attack"
     params: tuple[Param, ...] = ()
+    #: per-face records of a call that :meth:`perturb` concatenates over the batches
+    per_face: tuple[str, ...] = ("targets",)
 
     def __init__(self, model: nn.Module, *, alpha: float, steps: int, target: str = "untargeted",
                  early_stop: bool = False, seed: int = 0, keep: Sequence[int] = (), mask: torch.Tensor | None = None):
@@ -195,22 +197,26 @@ class Attack:
                 progress: bool = True, desc: str | None = None) -> torch.Tensor:
         """The attack over a whole face set, batch by batch, with a progress bar.
 
-        Returns the de-identified images on the CPU; ``self.targets`` holds every face's target
-        (None when untargeted) and ``self.history`` the per-iteration means over all the faces.
+        Returns the de-identified images on the CPU; ``self.targets`` (and every other per-face
+        record named in :attr:`per_face`) holds every face's value (None when the attack has
+        none) and ``self.history`` the per-iteration means over all the faces.
         """
         check_images(images)
         labels = torch.as_tensor(labels)
-        out, chosen, records, sizes = [], [], [], []
+        out, records, sizes = [], [], []
+        kept = {name: [] for name in self.per_face}
         for start in tqdm(range(0, len(images), batch_size), desc=desc or self.name,
                           disable=not progress):
             part = slice(start, start + batch_size)
             given = None if targets is None else torch.as_tensor(targets)[part]
             out.append(self(images[part], labels[part], given).cpu())
-            if self.targets is not None:
-                chosen.append(self.targets.cpu())
+            for name, values in kept.items():
+                if getattr(self, name) is not None:
+                    values.append(getattr(self, name).cpu())
             records.append(self.history)
             sizes.append(len(out[-1]))
-        self.targets = torch.cat(chosen) if chosen else None
+        for name, values in kept.items():
+            setattr(self, name, torch.cat(values) if values else None)
         self.history = _pooled(records, sizes)
         return torch.cat(out)
 

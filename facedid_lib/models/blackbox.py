@@ -11,6 +11,7 @@ Example
 -------
 >>> box = DlibBlackBox(train.images, train.labels)                  # doctest: +SKIP
 >>> (box.predict(adversarial) == test.labels).float().mean()        # doctest: +SKIP
+>>> box.logits(adversarial).argmax(1)                               # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -54,21 +55,31 @@ class DlibBlackBox:
         Show a progress bar while the gallery is described.
     descriptors : (M, 128) array, optional
         The gallery's dlib descriptors, computed before (e.g. cached): not computed again.
+    n_classes : int, optional
+        C, the number of columns of :meth:`logits`; default ``gallery_labels.max() + 1`` (pass a
+        FaceSet's ``n_classes`` to keep its label space; a class without photos scores ``-inf``).
 
     Notes
     -----
     ``predict`` returns the label of the nearest gallery photo (Euclidean distance between
-    dlib's 128-D descriptors). The chips go through ``to_dlib_chip`` (which uses the large-face
-    limit of the chip geometry) and are rounded to uint8, as a photo file would be.
+    dlib's 128-D descriptors); ``logits`` scores every class by minus the distance to its nearest
+    photo (higher = more likely), for the rank view of the recognizer, and its argmax is always
+    ``predict``'s label. The chips go through ``to_dlib_chip`` (which uses the large-face limit of
+    the chip geometry) and are rounded to uint8, as a photo file would be.
     """
 
     def __init__(self, gallery_images: torch.Tensor, gallery_labels, padding: float = 0.4,
                  batch_size: int = 64, path: str | None = None, progress: bool = True,
-                 descriptors: np.ndarray | None = None):
+                 descriptors: np.ndarray | None = None, n_classes: int | None = None):
         check_images(gallery_images, "gallery_images")
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.labels = _check_labels(gallery_labels, len(gallery_images), "gallery_labels").cpu()
+        largest = int(self.labels.max()) if len(self.labels) else -1
+        n_classes = largest + 1 if n_classes is None else n_classes
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes <= largest:
+            raise ValueError(f"n_classes must be an int above the largest label {largest}, got {n_classes!r}")
+        self.n_classes = n_classes
         self.padding = padding
         self.batch_size = batch_size
         self.path = path or default_path()
@@ -106,5 +117,28 @@ class DlibBlackBox:
         nearest = self.distances(images).argmin(axis=1)
         return self.labels[torch.from_numpy(nearest)].to(images.device)
 
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, C)`` float64 scores on the CPU: minus the distance from each image's descriptor to
+        each class's nearest gallery photo (``-inf`` for a class without photos).
+
+        Its argmax is :meth:`predict`'s label, also when photos of two classes lie at exactly the
+        same smallest distance: ``predict`` takes the first such photo (gallery order), and the
+        other tied classes are moved one float64 step further away (``numpy.nextafter``), so that
+        ``argmax`` (which takes the first tied class) agrees. Not differentiable (dlib is a black
+        box).
+        """
+        distances = self.distances(images)
+        labels = self.labels.numpy()
+        per_class = np.full((len(distances), self.n_classes), np.inf)
+        for c in np.unique(labels):
+            per_class[:, c] = distances[:, labels == c].min(axis=1)
+        rows = np.arange(len(distances))
+        nearest = distances.argmin(axis=1)
+        predicted = labels[nearest]
+        tied = per_class == distances[rows, nearest][:, None]
+        tied[rows, predicted] = False
+        per_class[tied] = np.nextafter(per_class[tied], np.inf)
+        return torch.from_numpy(-per_class)
+
     def __repr__(self) -> str:
-        return f"DlibBlackBox(photos={len(self.gallery)}, padding={self.padding})"
+        return f"DlibBlackBox(photos={len(self.gallery)}, classes={self.n_classes}, padding={self.padding})"
