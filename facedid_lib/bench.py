@@ -7,7 +7,16 @@ on one batch of real face chips, all in one run so the numbers compare. Best of 
 
 ``attacks`` measures images per second of our I-FGSM and P-FGVM against torchattacks' BIM (the
 same update as I-FGSM) on the same model, batch and number of steps: Model A on its input and
-the dlib descriptor port (Model B's backbone with a head) on 192-pixel chips.
+the dlib descriptor port (Model B's backbone with a head) on 192-pixel chips. Then the minimal
+attacks of :mod:`facedid_lib.methods.minimal` against torchattacks on the same model and batch,
+the labels being the model's own predictions (every face must be moved): DeepFool (at most
+``steps`` iterations, overshoot 0.02) against torchattacks' DeepFool, C&W (``steps`` Adam
+iterations, c = 1, one round: ``search_steps=1``, as torchattacks' CW has no search over c)
+against torchattacks' CW, and L-BFGS (ours only: ``steps`` L-BFGS-B iterations per try, two
+bisections of c after the bracket; scipy solves face after face, so it is timed on the batch's
+first two faces). These run on Model A only on a CPU (torchattacks' DeepFool takes one
+backward pass per face and class: minutes per batch on Model B), on both models on a GPU.
+The table's ``fooled`` column is the share of faces the attack's output fools.
 
 ``methods`` measures images per second of every registered de-identification method at its
 default parameters on 192-pixel chips (the eigenface methods on a face space of the chips
@@ -77,14 +86,25 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     return table
 
 
-def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None) -> pd.DataFrame:
-    """Images per second of I-FGSM, P-FGVM (ours) and torchattacks' BIM, ``steps`` iterations each."""
+LBFGS_FACES = 2  # the faces L-BFGS is timed on (scipy's solver runs face by face)
+
+
+def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
+            minimal_models: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Images per second of our attacks and torchattacks' on the same model, batch and steps.
+
+    I-FGSM, P-FGVM (ours) and BIM (torchattacks) on both models; DeepFool and C&W (ours and
+    torchattacks') and L-BFGS (ours) on ``minimal_models`` (None: both models on a GPU, Model A
+    only on a CPU), attacking the model's own predictions. ``fooled``: the share of faces fooled.
+    """
     import torchattacks
 
-    from .methods import adversarial
+    from .methods import adversarial, minimal
     from .models.recognizers import DescriptorHead, ModelA, ModelB, Resized, recipe_a
 
     device = config.resolve_device(device)
+    if minimal_models is None:
+        minimal_models = ("Model A", "Model B") if device.type == "cuda" else ("Model A",)
     config.seed_everything(0)
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
     chips = faces.images[:batch].to(device)
@@ -97,9 +117,26 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None) -> p
         runs = {"I-FGSM (ours)": adversarial.IFGSM(model, eps=8 / 255, alpha=1 / 255, steps=steps),
                 "P-FGVM (ours)": adversarial.PFGVM(model, alpha=0.5, lam=0.1, steps=steps),
                 "BIM (torchattacks)": torchattacks.BIM(model, eps=8 / 255, alpha=1 / 255, steps=steps)}
+        faces_of = {attack: (chips, labels) for attack in runs}
+        if name in minimal_models:
+            with torch.no_grad():
+                predicted = model(chips).argmax(1)
+            minimal_runs = {
+                "DeepFool (ours)": minimal.DeepFool(model, steps=steps, overshoot=0.02),
+                "DeepFool (torchattacks)": torchattacks.DeepFool(model, steps=steps, overshoot=0.02),
+                "C&W (ours)": minimal.CW(model, c=1.0, kappa=0.0, steps=steps, lr=0.01, search_steps=1),
+                "CW (torchattacks)": torchattacks.CW(model, c=1.0, kappa=0.0, steps=steps, lr=0.01),
+                "L-BFGS (ours)": minimal.LBFGS(model, steps=steps, search_steps=2)}
+            runs.update(minimal_runs)
+            faces_of.update({attack: (chips, predicted) for attack in minimal_runs})
+            # one face after the other: its speed does not depend on the batch, time it on two faces
+            faces_of["L-BFGS (ours)"] = (chips[:LBFGS_FACES], predicted[:LBFGS_FACES])
         for attack, run in runs.items():
-            seconds = _best_time(lambda: (run(chips, labels), _sync(device)), repeat)
-            rows.append({"model": name, "attack": attack, "img/s": batch / seconds})
+            (images, given), out = faces_of[attack], {}
+            seconds = _best_time(lambda: (out.__setitem__("images", run(images, given)), _sync(device)), repeat)
+            with torch.no_grad():
+                fooled = (model(out["images"]).argmax(1) != given).float().mean().item()
+            rows.append({"model": name, "attack": attack, "img/s": len(images) / seconds, "fooled": fooled})
     table = pd.DataFrame(rows).set_index(["model", "attack"])
     table.attrs.update(batch=batch, device=str(device), threads=torch.get_num_threads(), steps=steps)
     return table
@@ -157,16 +194,19 @@ def main(argv=None) -> None:
     suite = {"models": models, "attacks": attacks, "methods": methods}[args.suite]
     table = suite(args.batch, args.repeat, device=args.device)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
-    print(table.round(1).to_string())
+    print(table.round(2 if args.suite == "attacks" else 1).to_string())
     if args.suite == "models":
         forward = table["forward img/s"]
         ratio = forward["dlib ResNet (torch port)"] / forward["dlib (compiled, CPU)"]
         print(f"torch port / dlib forward speed: {ratio:.1f}x")
     elif args.suite == "attacks":
         speed = table["img/s"]
+        pairs = [("I-FGSM (ours)", "BIM (torchattacks)"), ("P-FGVM (ours)", "BIM (torchattacks)"),
+                 ("DeepFool (ours)", "DeepFool (torchattacks)"), ("C&W (ours)", "CW (torchattacks)")]
         for model in speed.index.get_level_values(0).unique():
-            for ours in ("I-FGSM (ours)", "P-FGVM (ours)"):
-                print(f"{model}: {ours} / BIM speed: {speed[model, ours] / speed[model, 'BIM (torchattacks)']:.2f}x")
+            for ours, theirs in pairs:
+                if (model, ours) in speed.index:
+                    print(f"{model}: {ours} / {theirs} speed: {speed[model, ours] / speed[model, theirs]:.2f}x")
     else:
         speed = table["speed"]
         print(f"blur, ours / torchvision speed: {speed['blur'] / speed['blur (torchvision)']:.2f}x")

@@ -269,6 +269,69 @@ def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOIC
                     labels=labels)
 
 
+RANK_ATTACKS = ("k-A^3", "C&W", "DeepFool", "L-BFGS")
+
+
+def rank_view(model, images, labels, attack: str, **params):
+    """Clean faces, the attack's faces, ``|perturbation| x 10`` and where the true label went (a callback).
+
+    Titles give the rank of the true label ``y`` in the model's output before and after the
+    attack (rank 1: recognised); the right panel is the share of the faces whose ``y`` sits at
+    each rank, with the ``1/k`` line of k-A^3 (the lecture's k-anonymity requirement
+    ``P(r(i) = y) <= 1/k``). ``params`` holds every attack's parameters, named
+    ``<attack>_<parameter>``; only ``attack``'s are used.
+    """
+    from . import metrics
+    from .methods import adversarial
+
+    method = adversarial.make(attack, model, **own_values(attack, params))
+    new = method(images, labels)
+    device = module_device(model, images.device)
+    with torch.no_grad():
+        before = metrics.true_label_rank(model(images.to(device)).cpu(), labels.cpu())
+        after = metrics.true_label_rank(model(new.to(device)).cpu(), labels.cpu())
+    ssim = metrics.ssim(new, images).cpu()
+    n = min(len(images), 5)
+    fig = plt.figure(figsize=(1.7 * n + 3.8, 5.4))
+    grid = fig.add_gridspec(3, n + 2)
+    rows = [(images, [f"rank of y: {int(r)}" for r in before]),
+            (new, [f"rank of y: {int(r)}, SSIM {float(s):.3f}" for r, s in zip(after, ssim)]),
+            (((new - images).abs() * 10).clamp(0, 1), ["|p| x 10"] * n)]
+    for r, (batch, titles) in enumerate(rows):
+        for c in range(n):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(as_display(batch[c]))
+            ax.set_title(titles[c], fontsize=7)
+            ax.axis("off")
+    ax = fig.add_subplot(grid[:, n:])
+    k = getattr(method, "k", None)
+    shown = max(6, (k or 0) + 2)
+    probability = metrics.rank_probability(after, max(shown, int(after.max())))[:shown]
+    ax.bar(np.arange(1, shown + 1), probability.numpy(), color="tab:blue")
+    if k:
+        ax.axhline(1 / k, color="tab:red", ls="--", label=f"1/k = 1/{k}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("rank i")
+    ax.set_ylabel("P(r(i) = y)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{attack}: r(1) != y for {float((after > 1).float().mean()):.2f} of {len(after)} faces\n"
+                 f"mean SSIM {float(ssim.mean()):.3f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) -> Explorer:
+    """Choose an attack of chapter 6 and its parameters (k, the SSIM weight, iterations) and see where ``y`` goes."""
+    from .methods import adversarial
+
+    params = [Param("attack", attacks[0], "the attack", choices=tuple(attacks))]
+    for name in attacks:
+        params += prefixed(name, [p for p in adversarial.ATTACKS[name].params if p.name != "target"])
+    return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", model=model,
+                    images=images, labels=labels)
+
+
 DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue", "yunet": "magenta"}
 
 
