@@ -206,6 +206,16 @@ def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None,
 ATTACK_CHOICES = ("P-FGVM", "I-FGVM", "I-FGSM")
 
 
+def _face_rows(fig, grid, rows, n: int) -> None:
+    """Draw ``rows`` (``(images, titles)`` pairs) as the first ``n`` columns of ``grid``, one row each."""
+    for r, (batch, titles) in enumerate(rows):
+        for c in range(n):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(as_display(batch[c]))
+            ax.set_title(titles[c], fontsize=7)
+            ax.axis("off")
+
+
 def attack_view(model, images, labels, attack: str, target: str, **params):
     """Clean faces, the attack's faces, ``|perturbation| x 10`` and its loss curve (a callback).
 
@@ -230,12 +240,7 @@ def attack_view(model, images, labels, attack: str, target: str, **params):
     rows = [(images, [f"id {int(b)} (true {int(y)})" for b, y in zip(before, labels)]),
             (new, [f"id {int(a)}, SSIM {float(s):.3f}" for a, s in zip(after, ssim)]),
             (((new - images).abs() * 10).clamp(0, 1), [f"|p| x 10, L2 {float(v):.2f}" for v in l2])]
-    for r, (batch, titles) in enumerate(rows):
-        for c in range(n):
-            ax = fig.add_subplot(grid[r, c])
-            ax.imshow(as_display(batch[c]))
-            ax.set_title(titles[c], fontsize=7)
-            ax.axis("off")
+    _face_rows(fig, grid, rows, n)
     ax = fig.add_subplot(grid[:, n:])
     history = method.history
     ax.plot(history["loss"], label="mean loss L")
@@ -297,12 +302,7 @@ def rank_view(model, images, labels, attack: str, **params):
     rows = [(images, [f"rank of y: {int(r)}" for r in before]),
             (new, [f"rank of y: {int(r)}, SSIM {float(s):.3f}" for r, s in zip(after, ssim)]),
             (((new - images).abs() * 10).clamp(0, 1), ["|p| x 10"] * n)]
-    for r, (batch, titles) in enumerate(rows):
-        for c in range(n):
-            ax = fig.add_subplot(grid[r, c])
-            ax.imshow(as_display(batch[c]))
-            ax.set_title(titles[c], fontsize=7)
-            ax.axis("off")
+    _face_rows(fig, grid, rows, n)
     ax = fig.add_subplot(grid[:, n:])
     k = getattr(method, "k", None)
     shown = max(6, (k or 0) + 2)

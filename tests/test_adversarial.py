@@ -215,12 +215,15 @@ def test_hooks_loss_success_and_mask():
         adv.IFGSM(model, mask=torch.ones(8, 8))
 
 
-def test_attack_restores_the_training_mode(faces, model):
+@pytest.mark.parametrize("name, settings", [
+    ("I-FGSM", dict(steps=2)), ("DeepFool", dict(steps=2)), ("C&W", dict(steps=2, search_steps=1)),
+    ("L-BFGS", dict(steps=1, search_steps=0, bracket_steps=0)), ("k-A^3", dict(k=1, steps=2, search_steps=1))])
+def test_attack_restores_the_training_mode(faces, model, name, settings):
     model.train()
     try:
-        adv.IFGSM(model, steps=2)(faces.images[:2], faces.labels[:2])
+        adv.make(name, model, **settings)(faces.images[:2], faces.labels[:2])
         assert model.training
     finally:
         model.eval()
-    adv.IFGSM(model, steps=2)(faces.images[:2], faces.labels[:2])
+    adv.make(name, model, **settings)(faces.images[:2], faces.labels[:2])
     assert not model.training

@@ -327,20 +327,6 @@ def test_bad_arguments(model):
         minimal.DeepFool(model, mask=torch.ones(3, 1, 32, 32, dtype=torch.bool))(x, model(x).argmax(1).detach())
 
 
-@pytest.mark.parametrize("name", ["DeepFool", "C&W", "L-BFGS"])
-def test_attack_restores_the_training_mode(faces, model, name):
-    settings = {"DeepFool": dict(steps=2), "C&W": dict(steps=2, search_steps=1),
-                "L-BFGS": dict(steps=1, search_steps=0, bracket_steps=0)}[name]
-    model.train()
-    try:
-        adversarial.make(name, model, **settings)(faces.images[:2], faces.labels[:2])
-        assert model.training
-    finally:
-        model.eval()
-    adversarial.make(name, model, **settings)(faces.images[:2], faces.labels[:2])
-    assert not model.training
-
-
 def test_the_docstring_examples_run():
     torch.manual_seed(0)
     result = doctest.testmod(minimal, optionflags=doctest.ELLIPSIS)

@@ -73,7 +73,7 @@ def rank_loss(logits: torch.Tensor, labels: torch.Tensor, above: torch.Tensor, k
     below = ~above
     below[torch.arange(len(labels)), labels] = False
     highest_below = logits.masked_fill(~below, float("-inf")).amax(1)
-    stay = (highest_below - z_y[:, 0] + kappa).clamp_min(0).nan_to_num(0.0, posinf=0.0, neginf=0.0)
+    stay = (highest_below - z_y[:, 0] + kappa).clamp_min(0)  # 0 when no label is left below
     return beat + stay
 
 

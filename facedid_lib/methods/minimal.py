@@ -64,15 +64,13 @@ def cw_margin(logits: torch.Tensor, goal: torch.Tensor, targeted: bool, kappa: f
 
 
 class MinimalAttack(Attack):
-    """Base of the minimal attacks: the ``distance`` hook, mask rows and the per-face records.
+    """Base of the minimal attacks: the ``distance`` hook and the mask rows of a batch.
 
     Besides the hooks of :class:`~facedid_lib.methods.adversarial.Attack` (``loss``, ``success``,
     ``masked``, ``run``) a minimal attack measures the size of a change with :meth:`distance`,
     ``||adv - x||²₂`` per face; a subclass may measure it otherwise (e.g. add an SSIM term).
     """
 
-    #: per-face records of a call, concatenated over the batches by ``perturb``
-    per_face: tuple[str, ...] = ("targets",)
     #: constructor values shown by ``repr`` where an attribute of the same name holds a call's result
     _given: dict = {}
     _batch: int | None = None  # the number of faces of the current call
