@@ -12,9 +12,8 @@ attacks of :mod:`facedid_lib.methods.minimal` against torchattacks on the same m
 the labels being the model's own predictions (every face must be moved): DeepFool (at most
 ``steps`` iterations, overshoot 0.02) against torchattacks' DeepFool, C&W (``steps`` Adam
 iterations, c = 1, one round: ``search_steps=1``, as torchattacks' CW has no search over c)
-against torchattacks' CW, and L-BFGS (ours only: ``steps`` L-BFGS-B iterations per try, two
-bisections of c after the bracket; scipy solves face after face, so it is timed on the batch's
-first two faces). These run on Model A only on a CPU (torchattacks' DeepFool takes one
+against torchattacks' CW, and L-BFGS (ours only: ``steps`` L-BFGS iterations per try, two
+bisections of c after the bracket, the whole batch at once). These run on Model A only on a CPU (torchattacks' DeepFool takes one
 backward pass per face and class: minutes per batch on Model B), on both models on a GPU.
 The table's ``fooled`` column is the share of faces the attack's output fools.
 
@@ -86,9 +85,6 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     return table
 
 
-LBFGS_FACES = 2  # the faces L-BFGS is timed on (scipy's solver runs face by face)
-
-
 def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
             minimal_models: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Images per second of our attacks and torchattacks' on the same model, batch and steps.
@@ -129,8 +125,6 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
                 "L-BFGS (ours)": minimal.LBFGS(model, steps=steps, search_steps=2)}
             runs.update(minimal_runs)
             faces_of.update({attack: (chips, predicted) for attack in minimal_runs})
-            # one face after the other: its speed does not depend on the batch, time it on two faces
-            faces_of["L-BFGS (ours)"] = (chips[:LBFGS_FACES], predicted[:LBFGS_FACES])
         for attack, run in runs.items():
             (images, given), out = faces_of[attack], {}
             seconds = _best_time(lambda: (out.__setitem__("images", run(images, given)), _sync(device)), repeat)

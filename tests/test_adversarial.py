@@ -227,3 +227,7 @@ def test_attack_restores_the_training_mode(faces, model, name, settings):
         model.eval()
     adv.make(name, model, **settings)(faces.images[:2], faces.labels[:2])
     assert not model.training
+    # a wrapper built in training mode around the eval-mode model (recognizers' ``on_chips``): each keeps its own
+    wrapper = nn.Sequential(model)
+    adv.make(name, wrapper, **settings)(faces.images[:2], faces.labels[:2])
+    assert wrapper.training and not model.training

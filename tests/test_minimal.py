@@ -158,10 +158,29 @@ def test_lbfgs_targets_given_and_least_likely_and_failures_come_back_unchanged()
     out = attack(x, y)
     assert torch.equal(attack.targets, model(x).argmin(1))
     assert torch.equal(model(out).argmax(1), attack.targets)
-    # one L-BFGS-B iteration from c = 10^4 and no room to bracket: nothing adversarial, the face comes back
+    # one L-BFGS iteration from c = 10^4 and no room to bracket: nothing adversarial, the face comes back
     hopeless = minimal.LBFGS(model, c=1e4, steps=1, search_steps=0, bracket_steps=0)
     assert torch.equal(hopeless(x, y), x)
     assert hopeless.c.isnan().all() and hopeless.history["success"] == [0.0]
+
+
+def test_lbfgs_solver_finds_the_box_constrained_minimum_row_by_row():
+    # f_i(z) = w_i ||z - a_i||² with targets outside the box and curvatures 10^-2 .. 10^2 across the rows:
+    # the minimum is clip(a_i, 0, 1) on the free variables, the start on the others; each row alone gives the same
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 50, generator=gen) * 3 - 1
+    weight = torch.tensor([1e-2, 1.0, 10.0, 100.0])
+    free = torch.rand(4, 50, generator=gen) > 0.2
+    start = torch.rand(4, 50, generator=gen)
+
+    def objective(z, rows):
+        return (weight[rows, None] * (z - a[rows]).pow(2)).sum(1), 2 * weight[rows, None] * (z - a[rows])
+
+    z = minimal.LBFGS.minimise(objective, start, free, steps=50)
+    expected = torch.where(free, a.clamp(0, 1), start)
+    assert torch.allclose(z, expected, atol=1e-4), (z - expected).abs().max()
+    alone = minimal.LBFGS.minimise(lambda z, rows: objective(z, rows + 3), start[3:], free[3:], steps=50)
+    assert torch.allclose(alone, z[3:], atol=1e-6)
 
 
 # --- C&W -----------------------------------------------------------------------------------------

@@ -155,13 +155,14 @@ class Attack:
         x = images.detach().to(device)
         y = _labels(labels, len(x), "labels", device)
         generator = torch.Generator().manual_seed(self.seed)
-        was_training = self.model.training
+        modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
         try:
             self.targets = self._choose_targets(x, y, targets, generator)
             out = self.run(x, y, y if self.targets is None else self.targets, generator)
-        finally:
-            self.model.train(was_training)
+        finally:  # every submodule's own mode: a wrapper in training mode around an eval-mode model stays so
+            for module, mode in modes:
+                module.training = mode
         return out.detach().to(images.device)
 
     def run(self, x: torch.Tensor, y: torch.Tensor, goal: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

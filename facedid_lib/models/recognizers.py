@@ -149,7 +149,9 @@ class Trained:
 
     def on_chips(self) -> nn.Module:
         """The model taking chips of any size (:class:`Resized` to its input size where needed)."""
-        return Resized(self.model, self.recipe.image_size) if isinstance(self.model, ModelA) else self.model
+        if not isinstance(self.model, ModelA):
+            return self.model
+        return Resized(self.model, self.recipe.image_size).train(self.model.training)  # in the model's mode
 
 
 def paper_splits(image_size: int, seed: int = 0, source=None):
