@@ -290,7 +290,10 @@ def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attri
             into.setdefault(("rank", name), []).append((metrics.true_label_rank(z, labels.cpu()), z.shape[1]))
         else:
             predicted = recognize(new)
-        into.setdefault(f"MR {name}", []).append(torch.as_tensor(predicted).cpu())
+        predicted = torch.as_tensor(predicted).cpu()
+        into.setdefault(f"MR {name}", []).append(predicted)
+        if getattr(recognize, "rejects", False):  # a defended recognizer: the share it rejected
+            into.setdefault(f"rejected {name}", []).append((predicted == metrics.REJECT).float())
     for name, detect in detectors.items():
         into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
     for name, score in scores.items():
@@ -309,8 +312,12 @@ def _row(parts: dict, labels: torch.Tensor) -> dict:
             ranked[f"max P(rank) {column[1]}"] = float(p.max())
             continue
         values = torch.cat(values)
-        row[column] = (metrics.misclassification_rate(values, labels) if column.startswith("MR ")
-                       else float(values.mean()))
+        if column.startswith("MR ") and bool((values == metrics.REJECT).any()):
+            row[column] = metrics.outcomes(values, labels)["succeeded"] / len(values)  # a rejection is no miss
+        elif column.startswith("MR "):
+            row[column] = metrics.misclassification_rate(values, labels)
+        else:
+            row[column] = float(values.mean())
     return {**row, **ranked}
 
 
@@ -331,7 +338,10 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     ----------
     method : ``method(images, **params) -> images`` on ``(N, 3, H, W)`` tensors in [0, 1].
     faces : the faces to de-identify, with their labels (the recognizers' label space).
-    recognizers : ``name -> images -> (N,) labels`` (see :func:`classifier`).
+    recognizers : ``name -> images -> (N,) labels`` (see :func:`classifier`). A recognizer with
+        ``rejects = True`` (a defended one) may answer :data:`facedid_lib.metrics.REJECT`: its
+        ``MR`` counts only the faces recognised as another identity (a rejection is no miss) and
+        ``rejected <name>`` is the share it rejected (:func:`facedid_lib.metrics.outcomes`).
     detectors : ``name -> images -> (N,) bool`` (see :func:`hog_detector`).
     params : the method's parameters (and what it ``needs``, such as ``space``).
     batch_size : faces per call of the method; a method registered with ``whole_set`` (k-Same)
@@ -350,8 +360,8 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
 
     Returns
     -------
-    dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer and
-    ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, the rank
+    dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer (and
+    ``rejected <name>`` per recognizer that rejects), ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, the rank
     columns and ``DIV`` where asked, plus ``n`` faces.
     """
     _check_measured(faces, recognizers)

@@ -5,6 +5,7 @@ device of their first tensor argument). Images are ``(N, 3, H, W)`` float tensor
 
 ==========================  ====================================================================
 privacy                     :func:`misclassification_rate` (:func:`deid_rate`), :func:`accuracy`,
+                            :func:`outcomes` (with a defence's :data:`REJECT`),
                             :func:`targeted_success_rate`, :func:`true_label_rank`,
                             :func:`rank_probability`, :func:`rank_statistics`,
                             :func:`cumulative`, :func:`faceness`
@@ -46,10 +47,14 @@ from .checks import check_images
 from .config import resolve_device
 
 __all__ = [
-    "accuracy", "misclassification_rate", "deid_rate", "targeted_success_rate", "l2_norm", "mse",
+    "accuracy", "misclassification_rate", "deid_rate", "REJECT", "outcomes", "targeted_success_rate", "l2_norm", "mse",
     "ssim", "ms_ssim", "MS_SSIM_WEIGHTS", "cw_ssim", "faceness", "diversity", "true_label_rank",
     "rank_probability", "rank_statistics", "cumulative",
 ]
+
+#: The label a defended recognizer answers for a face it rejects as adversarial (the lecture's
+#: class m + 1): neither the true identity nor another one. See :func:`outcomes`.
+REJECT = -1
 
 #: Wang, Simoncelli and Bovik's (2003) exponents of the five scales, finest first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -186,12 +191,53 @@ def misclassification_rate(logits_or_pred, labels, device=None) -> float:
     >>> import torch
     >>> misclassification_rate(torch.tensor([1, 1, 2, 0]), torch.tensor([1, 0, 2, 2]))
     0.5
+
+    A rejected face (:data:`REJECT`, from a defended recognizer) is neither recognised nor
+    de-identified: it is refused here, so that it can never count as a miss; :func:`outcomes`
+    counts it.
     """
+    if bool((_predictions(logits_or_pred, "logits_or_pred") == REJECT).any()):
+        raise ValueError("the predictions contain rejections (REJECT): a rejected face is not misclassified; "
+                         "count succeeded, failed and detected with metrics.outcomes")
     return 1.0 - accuracy(logits_or_pred, labels, device=device)
 
 
 #: The lecture's name for :func:`misclassification_rate`.
 deid_rate = misclassification_rate
+
+
+def outcomes(pred, labels) -> dict:
+    """The three outcomes of an attack on a recognizer that may reject (Mygdalis et al. 2020 [7]_).
+
+    Per face: **succeeded** (recognised as another identity: ``pred ∉ {y, REJECT}``), **failed**
+    (the true label came back: ``pred = y``) and **detected** (rejected as adversarial:
+    ``pred = REJECT``). The three counts add up to the number of faces; for a recognizer without a
+    defence ``detected`` is 0 and ``succeeded / n`` is the :func:`misclassification_rate`.
+
+    Parameters
+    ----------
+    pred : (N,) integer predicted labels, :data:`REJECT` for a rejected face.
+    labels : (N,) integer true identities.
+
+    Returns
+    -------
+    dict of ints: ``succeeded``, ``failed``, ``detected``, ``n``.
+
+    Example
+    -------
+    >>> import torch
+    >>> outcomes(torch.tensor([3, REJECT, 0, 2]), torch.tensor([1, 1, 0, 0]))
+    {'succeeded': 2, 'failed': 1, 'detected': 1, 'n': 4}
+    """
+    if _tensor(pred, "pred").is_floating_point():
+        raise TypeError("pred must be (N,) integer labels (REJECT for a rejected face), not scores")
+    pred = _predictions(pred, "pred")
+    if bool((pred < REJECT).any()):
+        raise ValueError(f"pred must be class indices >= 0 or REJECT ({REJECT}), got {int(pred.min())}")
+    labels = _classes(labels, pred.shape[0], "labels").to(pred.device)
+    detected = int((pred == REJECT).sum())
+    failed = int((pred == labels).sum())
+    return {"succeeded": len(pred) - detected - failed, "failed": failed, "detected": detected, "n": len(pred)}
 
 
 def targeted_success_rate(pred, targets, device=None) -> float:

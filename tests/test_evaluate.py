@@ -328,3 +328,27 @@ def test_mygdalis_table_as_the_lecture_prints_it():
     assert table.loc["5-A^3", "F a=0.97"] == 12.09 and table.loc["9-A^3", "def. MSE"] == 5.98
     assert table.loc["9-A^3", "MSE x 1e4"] == 4.36 and table.loc["L-BFGS", "D a=0.97"] == 80.22
     assert "Neural Networks 124 (2020)" in published.MYGDALIS_SOURCE
+
+
+def test_a_defended_recognizer_s_rejections_are_counted_apart_not_as_misses():
+    from facedid_lib import metrics
+
+    faces = colour_faces()
+
+    class Defended:
+        """nearest_colour, rejecting every face darker than 0.4 on average."""
+        rejects = True
+
+        def __call__(self, images):
+            return nearest_colour(images).masked_fill(images.mean((1, 2, 3)) < 0.4, metrics.REJECT)
+
+    dark = faces.images * torch.tensor([1.0, 1.0, 0.0])[:, None, None]  # the blue channel gone
+    defended, plain = Defended(), {"colour": nearest_colour}
+    row = evaluate.measure(faces, dark, {"colour": defended}, batch_size=5)
+    predicted = defended(dark)
+    counts = metrics.outcomes(predicted, faces.labels)
+    assert 0 < counts["detected"] < counts["n"]
+    assert counts["succeeded"] + counts["failed"] + counts["detected"] == counts["n"] == len(faces)
+    assert row["rejected colour"] == pytest.approx(counts["detected"] / counts["n"])
+    assert row["MR colour"] == pytest.approx(counts["succeeded"] / counts["n"])
+    assert "rejected colour" not in evaluate.measure(faces, dark, plain)

@@ -438,3 +438,20 @@ def test_cuda_matches_cpu(faces):
     labels = torch.randint(0, 5, (8,)).to("cuda")
     assert M.rank_statistics(logits, labels).device.type == "cuda"
     assert M.accuracy(logits, labels) == M.accuracy(logits.cpu(), labels.cpu())
+
+
+def test_outcomes_count_succeeded_failed_and_detected_and_a_rejection_is_never_a_miss():
+    labels = torch.tensor([0, 1, 2, 3, 4])
+    pred = torch.tensor([0, M.REJECT, 1, M.REJECT, 4])
+    assert M.outcomes(pred, labels) == {"succeeded": 1, "failed": 2, "detected": 2, "n": 5}
+    plain = torch.tensor([0, 2, 1, 3, 0])  # no defence: succeeded / n is the misclassification rate
+    counts = M.outcomes(plain, labels)
+    assert counts["detected"] == 0 and counts["succeeded"] / counts["n"] == M.misclassification_rate(plain, labels)
+    with pytest.raises(ValueError, match="outcomes"):
+        M.misclassification_rate(pred, labels)
+    with pytest.raises(TypeError, match="integer"):
+        M.outcomes(torch.rand(5, 3), labels)
+    with pytest.raises(ValueError, match="REJECT"):
+        M.outcomes(torch.tensor([0, -2, 1, 3, 4]), labels)
+    with pytest.raises(ValueError, match="entries"):
+        M.outcomes(pred, labels[:3])
