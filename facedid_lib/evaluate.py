@@ -128,6 +128,55 @@ class Recognizer:
         return f"Recognizer({self.name!r}, n_classes={self.n_classes})"
 
 
+class Defended(Recognizer):
+    """A recognizer behind a defence: its labels, with :data:`facedid_lib.metrics.REJECT` where the
+    defence says "adversarial" (the lecture's class m + 1, Mygdalis et al. 2020).
+
+    ``Defended(recognizer, defence)``: ``recognizer`` a :class:`Recognizer` (its scores are kept, so
+    the ranks of a rejected face can still be measured), ``defence`` ``images -> (N,) bool``, True
+    for a face it rejects (it gets the images as given, before the recognizer's resize).
+    ``rejects`` is True, so :func:`evaluate` and :func:`measure` count a rejection apart
+    (``rejected <name>``), never as a miss; :func:`facedid_lib.metrics.outcomes` gives the three
+    outcomes.
+
+    Example
+    -------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5))
+    >>> bright = lambda images: images.mean((1, 2, 3)) > 0.5
+    >>> guarded = Defended(Recognizer(net, "linear"), bright)
+    >>> images = torch.cat([torch.zeros(2, 3, 4, 4), torch.ones(1, 3, 4, 4)])
+    >>> guarded(images)[-1].item() == metrics.REJECT, guarded
+    (True, Defended('linear', n_classes=5))
+    """
+
+    rejects = True
+
+    def __init__(self, recognizer: Recognizer, defence: Callable, name: str | None = None):
+        if not has_scores(recognizer):
+            raise TypeError(f"recognizer must be a Recognizer (labels and scores), got {type(recognizer).__name__}")
+        if not callable(defence):
+            raise TypeError(f"defence must be callable (images -> (N,) bool), got {type(defence).__name__}")
+        self.recognizer, self.defence = recognizer, defence
+        self.name = name or recognizer.name
+
+    @property
+    def n_classes(self):
+        return self.recognizer.n_classes
+
+    @torch.no_grad()
+    def labels_and_scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recognizer's labels (REJECT where the defence fires) and its scores, on the CPU."""
+        labels, scores = self.recognizer.labels_and_scores(images)
+        rejected = torch.as_tensor(self.defence(images)).cpu()
+        if rejected.dtype != torch.bool or rejected.shape != labels.shape:
+            raise ValueError(f"{self.name}: the defence must return ({len(labels)},) bool, got "
+                             f"{rejected.dtype} {tuple(rejected.shape)}")
+        return labels.masked_fill(rejected, metrics.REJECT), scores
+
+    def __repr__(self) -> str:
+        return f"Defended({self.name!r}, n_classes={self.n_classes})"
+
+
 def has_scores(recognize) -> bool:
     """Whether a recognizer gives scores (a :class:`Recognizer`, or any object with
     ``labels_and_scores``), so its ranks can be measured."""
@@ -697,7 +746,7 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "Recognizer", "has_scores", "classifier", "hog_detector", "mmod_detector", "yunet_detector",
+__all__ = ["resize", "Recognizer", "Defended", "has_scores", "classifier", "hog_detector", "mmod_detector", "yunet_detector",
            "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
            "evaluate", "measure", "rank_profile", "sweep", "AttackResults", "attack_table", "RankAttackResults",
            "rank_attack_table", "improvement", "beside", "identity", "perturbation_figure", "disagreement"]

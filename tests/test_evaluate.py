@@ -352,3 +352,22 @@ def test_a_defended_recognizer_s_rejections_are_counted_apart_not_as_misses():
     assert row["rejected colour"] == pytest.approx(counts["detected"] / counts["n"])
     assert row["MR colour"] == pytest.approx(counts["succeeded"] / counts["n"])
     assert "rejected colour" not in evaluate.measure(faces, dark, plain)
+
+
+def test_defended_wraps_a_recognizer_keeps_its_scores_and_measure_counts_its_rejections():
+    from facedid_lib import metrics
+
+    faces = colour_faces()
+    net = lambda x: -torch.cdist(x.mean((2, 3)), torch.tensor([[0.2, 0.5, 0.8], [0.8, 0.2, 0.5], [0.5, 0.8, 0.2]]))  # noqa: E731
+    base = evaluate.Recognizer(net, "colour")
+    guarded = evaluate.Defended(base, lambda x: x[:, 2].mean((1, 2)) > 0.7)  # rejects the bluest identity (0)
+    labels, scores = guarded.labels_and_scores(faces.images)
+    assert torch.equal(scores, base.scores(faces.images)) and guarded.n_classes == 3 and guarded.rejects
+    assert (labels[:4] == metrics.REJECT).all() and torch.equal(labels[4:], faces.labels[4:])
+    row = evaluate.measure(faces, faces.images, {"colour": guarded}, ranks=True)
+    assert row["rejected colour"] == pytest.approx(4 / 12) and row["MR colour"] == 0.0
+    assert row["P(rank 2) colour"] == 0.0  # the ranks come from the scores, rejected or not
+    with pytest.raises(TypeError, match="Recognizer"):
+        evaluate.Defended(nearest_colour, lambda x: x)
+    with pytest.raises(ValueError, match="bool"):
+        evaluate.Defended(base, lambda x: x.mean((1, 2, 3)))(faces.images)
