@@ -410,9 +410,8 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
     Returns
     -------
     dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer (and
-    ``rejected <name>`` per recognizer that rejects), ``detected <name>`` per detector, ``<name>``
-    per score, ``kept <name>`` per attribute, the rank columns and ``DIV`` where asked, plus ``n``
-    faces.
+    ``rejected <name>`` per recognizer that rejects), ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, the rank
+    columns and ``DIV`` where asked, plus ``n`` faces.
     """
     _check_measured(faces, recognizers)
     device = resolve_device(device)
@@ -747,7 +746,7 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "Recognizer", "Defended", "has_scores", "classifier", "hog_detector", "mmod_detector",
-           "yunet_detector", "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers",
-           "parrot_recognizers", "evaluate", "measure", "rank_profile", "sweep", "AttackResults", "attack_table", "RankAttackResults",
+__all__ = ["resize", "Recognizer", "Defended", "has_scores", "classifier", "hog_detector", "mmod_detector", "yunet_detector",
+           "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
+           "evaluate", "measure", "rank_profile", "sweep", "AttackResults", "attack_table", "RankAttackResults",
            "rank_attack_table", "improvement", "beside", "identity", "perturbation_figure", "disagreement"]

@@ -475,11 +475,9 @@ class LBFGS(MinimalAttack):
         loss = torch.zeros(n, dtype=x.dtype, device=x.device)
         while active.any():
             rows = active.nonzero().squeeze(1)
-            adv = self._attempt(x[rows], goal[rows], free[rows], c[rows])
-            with torch.no_grad():
-                logits = self.model(adv)
-                loss[rows] = self.loss(logits, adv, goal[rows])
-                success = self.success(logits, goal[rows])
+            adv, loss[rows] = self._attempt(x[rows], goal[rows], free[rows], c[rows])
+            with torch.no_grad():  # tested in a batch of the call's size: the numerics its caller will see
+                success = self.success(self.model(x.index_put((rows,), adv))[rows], goal[rows])
             l2 = (adv - x[rows]).flatten(1).norm(dim=1)
             better = success & (l2 < kept_l2[rows])
             kept[rows[better]], kept_l2[rows[better]], kept_c[rows[better]] = adv[better], l2[better], c[rows[better]]
@@ -496,14 +494,17 @@ class LBFGS(MinimalAttack):
         return kept
 
     def _attempt(self, x, goal, free, c):
-        """One solve for the faces ``x`` with constants ``c``: their minimisers. See :meth:`minimise`."""
+        """One solve for the faces ``x`` with constants ``c``: (minimisers, their ``J``). See :meth:`minimise`."""
         def objective(z, rows):
             adv = z.view(len(rows), *x.shape[1:]).requires_grad_(True)
             value = c[rows] * self.distance(adv, x[rows]) + self.loss(self.model(adv), adv, goal[rows])
             grad, = torch.autograd.grad(value.sum(), adv)
             return value.detach(), grad.flatten(1)
 
-        return self.minimise(objective, x.flatten(1), free.flatten(1), self.steps, self.memory).view_as(x)
+        z = self.minimise(objective, x.flatten(1), free.flatten(1), self.steps, self.memory)
+        adv = z.view_as(x)
+        with torch.no_grad():
+            return adv, self.loss(self.model(adv), adv, goal)
 
     @staticmethod
     def minimise(objective, start: torch.Tensor, free: torch.Tensor, steps: int, memory: int = 10) -> torch.Tensor:
