@@ -125,4 +125,4 @@ def get(name: str) -> Method:
 
 
 from . import autoencoder, classical, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)
-from . import kanonymity, minimal  # noqa: E402,F401  (register their attacks in adversarial.ATTACKS)
+from . import adaptive, kanonymity, minimal  # noqa: E402,F401  (register their attacks in adversarial.ATTACKS)
