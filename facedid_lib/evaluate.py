@@ -680,6 +680,125 @@ def rank_attack_table(models: dict, settings: dict, faces: dict, recognizers: di
     return RankAttackResults(table, profiles, images, attacks)
 
 
+def _a_label(a: float) -> str:
+    return f"a={a:g}"
+
+
+def clean_table(recognizers: dict, faces: FaceSet) -> pd.DataFrame:
+    """What a defence costs on clean faces: per recognizer, in %, ``accuracy`` (recognised as
+    themselves), ``false rejects`` (rejected as adversarial: a defended recognizer's
+    :data:`~facedid_lib.metrics.REJECT`) and ``errors`` (recognised as someone else), from
+    :func:`facedid_lib.metrics.outcomes`; the three add up to 100."""
+    _check_measured(faces, recognizers)
+    rows = {}
+    for name, recognize in recognizers.items():
+        counts = metrics.outcomes(torch.as_tensor(recognize(faces.images)).cpu(), faces.labels)
+        rows[name] = {"accuracy": 100 * counts["failed"] / counts["n"],
+                      "false rejects": 100 * counts["detected"] / counts["n"],
+                      "errors": 100 * counts["succeeded"] / counts["n"], "n": counts["n"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+@dataclasses.dataclass
+class DefenceResults:
+    """What :func:`defence_table` measured: the table, and per ``[model][label]`` the faces of the
+    attack on the plain model (``undefended``, None for an adaptive attack) and on the defended
+    network (``defended``), on the CPU in the faces' order, and the attack objects on the
+    defended network (``attacks``)."""
+
+    table: pd.DataFrame
+    undefended: dict
+    defended: dict
+    attacks: dict
+
+    def as_lecture(self, model: str, transfer: bool = False) -> pd.DataFrame:
+        """``model``'s rows in the lecture's columns (:func:`facedid_lib.published.mygdalis_attacks`):
+        the attacks on the defended network, or (``transfer``) the undefended attacks' faces on the
+        defended recognizer, whose "def." SSIM and MSE are then the undefended ones."""
+        rows = self.table.loc[model]
+        if not transfer:
+            return rows[[c for c in rows.columns if not c.startswith("transfer ")]]
+        out = rows[["SSIM", "MSE x 1e4", "ASR"]].assign(**{"def. SSIM": rows["SSIM"], "def. MSE": rows["MSE x 1e4"]})
+        moved = {c: c[len("transfer "):] for c in rows.columns if c.startswith("transfer ")}
+        return pd.concat([out, rows[list(moved)].rename(columns=moved)], axis=1)
+
+
+def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_values=(1.0, 0.97),
+                  adaptive: dict | None = None, progress: bool = True) -> DefenceResults:
+    """The lecture's m-SVDD table on our faces: each attack on the plain and on the defended model.
+
+    Parameters
+    ----------
+    models : ``name -> nn.Module`` giving logits on the faces' chips (the undefended models).
+    defences : ``name -> defence`` for the same names, a fitted
+        :class:`facedid_lib.models.svdd.MSVDD` (its ``network`` on the same chips, its
+        ``recognizer(a)`` and ``threshold(a)``).
+    settings : ``label -> (attack name, parameters)`` for
+        :func:`facedid_lib.methods.adversarial.make`, run on both networks.
+    faces : ``name -> FaceSet``, the faces attacked on each model.
+    a_values : the defence parameters measured (the lecture's 1 and 0.97).
+    adaptive : ``label -> (attack name, parameters)`` of attacks that know the defence
+        (:class:`facedid_lib.methods.adaptive.AdaptiveCW`), run on the defended network only with
+        ``T`` the strictest ``T(a)`` (the highest, so the faces pass every ``a`` measured).
+
+    Returns
+    -------
+    :class:`DefenceResults`; one row per ``(model, label)``, in %: ``SSIM``, ``MSE x 1e4`` and
+    ``ASR`` (``r(1) != y``) of the attack on the plain model; ``def. SSIM`` and ``def. MSE`` of
+    the attack on the defended network; per ``a``, the three outcomes on the defended recognizer
+    (``ASR a=...`` succeeded, ``F a=...`` failed: the true label came back, ``D a=...``
+    detected: rejected), which add up to 100; and ``transfer ASR``, ``transfer F``, ``transfer D``
+    at each ``a``: the same three outcomes of the undefended attack's faces on the defended
+    recognizer (an attacker who does not know about the defence). A rejection is never a success.
+    """
+    from .methods import adversarial
+
+    missing = sorted((set(models) ^ set(defences)) | (set(models) - set(faces)))
+    if missing:
+        raise ValueError(f"models, defences and faces must name the same models; unmatched: {missing}")
+    a_values = tuple(a_values)
+    if not a_values:
+        raise ValueError("give at least one value of a")
+    rows, undefended, defended, attacks = {}, {}, {}, {}
+    for name, model in models.items():
+        defence, chosen = defences[name], faces[name]
+        guarded = {a: defence.recognizer(a) for a in a_values}
+        plain = classifier(model, n_classes=defence.n_classes)
+        undefended[name], defended[name], attacks[name] = {}, {}, {}
+        strictest = max(defence.threshold(a) for a in a_values)
+        runs = [(label, spec, False) for label, spec in settings.items()]
+        runs += [(label, spec, True) for label, spec in (adaptive or {}).items()]
+        for label, (attack_name, params), knows in runs:
+            row = {}
+            if not knows:
+                attack = adversarial.make(attack_name, model, **params)
+                new = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {name}", progress=progress)
+                row.update({"SSIM": 100 * float(metrics.ssim(new, chosen.images).mean()),
+                            "MSE x 1e4": 1e4 * float(metrics.mse(new, chosen.images).mean()),
+                            "ASR": 100 * metrics.misclassification_rate(plain(new), chosen.labels)})
+                undefended[name][label] = new
+            params = {**params, "T": strictest} if knows else params
+            attack = adversarial.make(attack_name, defence.network, **params)
+            new_d = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {name} + m-SVDD",
+                                   progress=progress)
+            row.update({"def. SSIM": 100 * float(metrics.ssim(new_d, chosen.images).mean()),
+                        "def. MSE": 1e4 * float(metrics.mse(new_d, chosen.images).mean())})
+            for a, recognize in guarded.items():
+                counts = metrics.outcomes(recognize(new_d), chosen.labels)
+                for column, key in (("ASR", "succeeded"), ("F", "failed"), ("D", "detected")):
+                    row[f"{column} {_a_label(a)}"] = 100 * counts[key] / counts["n"]
+            for a, recognize in guarded.items():
+                if not knows:
+                    counts = metrics.outcomes(recognize(new), chosen.labels)
+                    for column, key in (("ASR", "succeeded"), ("F", "failed"), ("D", "detected")):
+                        row[f"transfer {column} {_a_label(a)}"] = 100 * counts[key] / counts["n"]
+            rows[name, label] = row
+            defended[name][label], attacks[name][label] = new_d, attack
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "attack"])
+    return DefenceResults(table, undefended, defended, attacks)
+
+
 def improvement(table: pd.DataFrame, proposed: str = "P-FGVM") -> pd.DataFrame:
     """The P-FGVM paper's percentage improvements of ``proposed`` on every other method, per model.
 
@@ -746,7 +865,8 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["resize", "Recognizer", "Defended", "has_scores", "classifier", "hog_detector", "mmod_detector", "yunet_detector",
-           "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
+__all__ = ["resize", "Recognizer", "Defended", "has_scores", "classifier", "hog_detector", "mmod_detector",
+           "yunet_detector", "mmod_faceness", "dlib_recognizers", "sface_recognizer", "course_recognizers", "parrot_recognizers",
            "evaluate", "measure", "rank_profile", "sweep", "AttackResults", "attack_table", "RankAttackResults",
-           "rank_attack_table", "improvement", "beside", "identity", "perturbation_figure", "disagreement"]
+           "rank_attack_table", "clean_table", "DefenceResults", "defence_table", "improvement", "beside",
+           "identity", "perturbation_figure", "disagreement"]

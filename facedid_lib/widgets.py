@@ -332,6 +332,65 @@ def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) 
                     images=images, labels=labels)
 
 
+OUTCOME_COLOURS = {"succeeded": "tab:red", "failed": "tab:gray", "detected": "tab:green"}
+
+
+def defence_view(defence, images, labels, attacked: dict, attack: str, a: float, rule: str, log10_T: float):
+    """The m-SVDD rule on attacked faces: outcome counts and every face's activation against T (a callback).
+
+    ``defence`` a fitted :class:`facedid_lib.models.svdd.MSVDD`; ``images``, ``labels`` the clean
+    faces; ``attacked`` ``label -> (N, 3, H, W)`` the same faces after each attack on the defended
+    network (e.g. :attr:`facedid_lib.evaluate.DefenceResults.defended`), so moving a slider only
+    re-applies the rule. ``rule``: ``"T(a)"`` (T read from the calibration faces at ``a``) or
+    ``"T"`` (``T = 10 ** log10_T``, chosen by hand). Left: how many attacks succeeded, failed
+    (the true label came back) and were detected (rejected); right: ``log10 max_j g_j`` of
+    every clean and attacked face, with the line ``log10 T`` (below it: rejected).
+    """
+    from . import metrics
+
+    if attack not in attacked:
+        raise ValueError(f"attack must be one of {tuple(attacked)}, got {attack!r}")
+    rule_kw = dict(a=a) if rule == "T(a)" else dict(T=10.0 ** log10_T)
+    log_t = defence.log_threshold(a) if rule == "T(a)" else log10_T * np.log(10.0)
+    new = attacked[attack]
+    counts = metrics.outcomes(defence.classify(new, **rule_kw), labels)
+    clean_counts = metrics.outcomes(defence.classify(images, **rule_kw), labels)
+    to_log10 = 1 / np.log(10.0)
+    clean = defence.log_activations(images).amax(1).numpy() * to_log10
+    after = defence.log_activations(new).amax(1).numpy() * to_log10
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1.6]})
+    names = ["succeeded", "failed", "detected"]
+    left.bar(names, [counts[k] for k in names], color=[OUTCOME_COLOURS[k] for k in names])
+    for i, k in enumerate(names):
+        left.text(i, counts[k], str(counts[k]), ha="center", va="bottom", fontsize=9)
+    left.set_ylim(0, counts["n"] * 1.15)
+    left.set_ylabel("faces")
+    left.set_title(f"{attack} on the defended network, {counts['n']} faces\n"
+                   f"clean faces: {clean_counts['detected']} falsely rejected", fontsize=9)
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=len(after))
+    right.scatter(clean, 0 + jitter[:len(clean)], s=14, color="tab:blue", label="clean")
+    right.scatter(after, 1 + jitter, s=14, c=["tab:green" if v < log_t * to_log10 else "tab:red" for v in after],
+                  label=f"after {attack}")
+    right.axvline(log_t * to_log10, color="black", ls="--", label=f"log10 T = {log_t * to_log10:.2f}")
+    right.set_yticks([0, 1], ["clean", attack])
+    right.set_xlabel("log10 max_j g_j (left of the line: rejected, class m + 1)")
+    right.legend(fontsize=8, loc="lower left")
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def defence_explorer(defence, images, labels, attacked: dict) -> Explorer:
+    """Choose an attack, the defence parameter a or T itself, and see the outcomes change (no attack reruns)."""
+    params = [Param("attack", next(iter(attacked)), "the attack (run on the defended network)",
+                    choices=tuple(attacked)),
+              Param("a", 1.0, "a, the share of the calibration faces the rule accepts", low=0.5, high=1.0, step=0.005),
+              Param("rule", "T(a)", "T from the calibration faces at a, or T by hand", choices=("T(a)", "T")),
+              Param("log10_T", -3.0, "log10 T (rule 'T')", low=-40.0, high=-0.05, step=0.05)]
+    return Explorer(defence_view, params, title="m-SVDD: the minimum activation T against the attacks",
+                    defence=defence, images=images, labels=labels, attacked=attacked)
+
+
 DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue", "yunet": "magenta"}
 
 
