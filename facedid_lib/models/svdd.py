@@ -17,10 +17,10 @@ that trivial solution.
 Ours (:class:`MultiSVDD`, trained by :class:`OneClass`): one bias-free two-layer ``φ_j``
 (LeakyReLU) per identity ``j`` on the recognizer's penultimate features ``z`` (Model A's 512
 hidden units, Model B's 128-D dlib descriptor), standardised with the training faces'
-per-feature mean and spread; all ``m`` classifiers are evaluated at once (batched weights). Each classifier is trained on its own
-identity's faces and, as Deep SAD's labelled anomalies, on the other identities' faces
-(:class:`OneClass`: pure one-class training on twenty faces per identity forgets what tells the
-identities apart). The activation of classifier ``j`` is
+per-feature mean and spread; all ``m`` classifiers are evaluated at once (batched weights).
+Each classifier is trained on its own identity's faces and, as Deep SAD's labelled anomalies,
+on the other identities' faces (:class:`OneClass`: pure one-class training on twenty faces per
+identity forgets what tells the identities apart). The activation of classifier ``j`` is
 
     ``g_j(z) = exp(-||φ_j(z) - c_j||² / s_j)`` in (0, 1],
 
