@@ -374,7 +374,7 @@ def defence_view(defence, images, labels, attacked: dict, attack: str, a: float,
     right.axvline(log_t * to_log10, color="black", ls="--", label=f"log10 T = {log_t * to_log10:.2f}")
     right.set_yticks([0, 1], ["clean", attack])
     right.set_xlabel("log10 max_j g_j (left of the line: rejected, class m + 1)")
-    right.legend(fontsize=8, loc="lower left")
+    right.legend(fontsize=8, loc="best")
     right.grid(alpha=0.3)
     fig.tight_layout()
     return fig
