@@ -260,11 +260,13 @@ class MSVDD:
         """``(N, m)`` log activations ``log g_j`` of images (through :attr:`network`) or of features."""
         return self._scores(inputs)
 
-    def _scores(self, inputs):
+    def _scores(self, inputs, batch_size: int = 64):
         model = self.network if self.trunk is not None and inputs.ndim == 4 else self.svdd
         device = config.module_device(model, inputs.device)
+        model.eval()
         with torch.no_grad():
-            return model.eval()(inputs.to(device)).cpu()
+            return torch.cat([model(inputs[i:i + batch_size].to(device)).cpu()
+                              for i in range(0, max(len(inputs), 1), batch_size)])
 
     def rejects(self, inputs: torch.Tensor, a: float | None = None, T: float | None = None) -> torch.Tensor:
         """``(N,)`` bool: ``g_j < T`` for all ``m`` classifiers (class m + 1); ``T`` given, or ``T(a)``
