@@ -1,7 +1,8 @@
 """Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
-gradient with respect to the input, as an attack needs it) for Model A, the PyTorch port of
+gradient with respect to the input, as an attack needs it) for Model A (also with chapter 7's
+m-SVDD layer, 30 one-class classifiers, in place of its last layer), the PyTorch port of
 dlib's face descriptor, and dlib itself (forward only: the compiled library has no gradients),
 on one batch of real face chips, all in one run so the numbers compare. Best of ``repeat``.
 
@@ -53,11 +54,13 @@ def _forward_backward(model, images):
 
 
 def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
-    """Images per second of Model A, the dlib port and dlib, forward and forward + backward."""
+    """Images per second of Model A (plain and with chapter 7's m-SVDD layer in place of its last
+    layer), the dlib port and dlib, forward and forward + backward."""
     from .models.dlib_resnet import load_resnet, to_dlib_chip
     from .models.recognizers import ModelA, recipe_a
     from .models.blackbox import _recognizer
     from .models.dlib_resnet import default_path
+    from .models import svdd
 
     device = config.resolve_device(device)
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
@@ -71,8 +74,11 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     dlib_chips = [np.ascontiguousarray((c.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8))
                   for c in chips150]
 
+    defended_a = svdd.MultiSVDD(30, model_a.classifier[-1].in_features).to(device)
+    defended_a = torch.nn.Sequential(svdd.Penultimate(model_a), defended_a).eval()
     rows = []
-    for name, model, images in [("Model A", model_a, images_a), ("dlib ResNet (torch port)", resnet, chips150)]:
+    for name, model, images in [("Model A", model_a, images_a), ("Model A + m-SVDD", defended_a, images_a),
+                                ("dlib ResNet (torch port)", resnet, chips150)]:
         with torch.no_grad():
             forward = _best_time(lambda: (model(images), _sync(device)), repeat)
         both = _best_time(lambda: (_forward_backward(model, images)(), _sync(device)), repeat)

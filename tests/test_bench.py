@@ -8,7 +8,7 @@ def test_models_benchmark_runs_and_reports_all_three(monkeypatch, data_folder, t
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
     bench.main(["models", "--batch", "2", "--repeat", "1", "--device", "cpu"])
     out = capsys.readouterr().out
-    for name in ("Model A", "dlib ResNet (torch port)", "dlib (compiled, CPU)", "torch port / dlib forward speed"):
+    for name in ("Model A", "Model A + m-SVDD", "dlib ResNet (torch port)", "dlib (compiled, CPU)", "torch port / dlib forward speed"):
         assert name in out
     with pytest.raises(SystemExit):
         bench.main(["models", "--batch", "0"])
