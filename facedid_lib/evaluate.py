@@ -327,7 +327,7 @@ def _batches(n: int, batch_size: int):
 
 
 def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attributes=None,
-                   labels: torch.Tensor | None = None) -> None:
+                   labels: torch.Tensor | None = None, compare: dict | None = None) -> None:
     """Append one batch's measures to ``into``; with ``labels`` (ranks asked), also the true label's
     rank for every recognizer with scores, under the key ``("rank", name)`` as ``(ranks, C)``."""
     into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
@@ -350,6 +350,8 @@ def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attri
     for name, predict in (attributes or {}).items():
         same = torch.as_tensor(predict(new)).cpu() == torch.as_tensor(predict(clean)).cpu()
         into.setdefault(f"kept {name}", []).append(same.float())
+    for name, fn in (compare or {}).items():
+        into.setdefault(name, []).append(torch.as_tensor(fn(clean, new)).detach().cpu().float())
 
 
 def _row(parts: dict, labels: torch.Tensor) -> dict:
@@ -380,7 +382,7 @@ def _check_measured(faces: FaceSet, recognizers: dict) -> None:
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
              params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True,
              scores: dict | None = None, attributes: dict | None = None, diversity: bool = False,
-             ranks: bool = False) -> dict:
+             ranks: bool = False, compare: dict | None = None) -> dict:
     """Run ``method(images, **params)`` on a face set and measure utility and privacy.
 
     Parameters
@@ -405,6 +407,8 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         second most likely: the lecture's quasi-identifier) and ``max P(rank) <name>`` (the largest
         ``P(r(i) = y)`` over all ranks: k-anonymity asks for at most 1/k); see :func:`rank_profile`.
         Plain-function recognizers get no such columns. The other columns do not change.
+    compare : ``name -> (clean, new) -> (N,) float``, averaged over the faces: a measure of the
+        pair (e.g. :func:`facedid_lib.methods.gan.outside_ssim`, the SSIM outside the inner face).
     device : where the method runs (None: the library default).
 
     Returns
@@ -425,7 +429,7 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
         _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts, attributes,
-                       faces.labels[part] if ranks else None)
+                       faces.labels[part] if ranks else None, compare)
         if diversity:
             small.append(resize(new.detach(), 64).cpu())
     row = _row(parts, faces.labels)
@@ -436,11 +440,11 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
 
 def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
             batch_size: int = 32, device=None, scores: dict | None = None, attributes: dict | None = None,
-            ranks: bool = False) -> dict:
+            ranks: bool = False, compare: dict | None = None, diversity: bool = False) -> dict:
     """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
 
     For methods that need more than the images, such as the attacks, which also take labels.
-    ``ranks``: the rank columns of :func:`evaluate`.
+    ``ranks``, ``compare``, ``diversity``: the columns of :func:`evaluate`.
     """
     _check_measured(faces, recognizers)
     check_images(new, "new")
@@ -450,8 +454,11 @@ def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dic
     parts: dict = {}
     for part in _batches(len(faces), batch_size):
         _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {},
-                       scores or {}, parts, attributes, faces.labels[part] if ranks else None)
-    return _row(parts, faces.labels)
+                       scores or {}, parts, attributes, faces.labels[part] if ranks else None, compare)
+    row = _row(parts, faces.labels)
+    if diversity:
+        row["DIV"] = 100 * float(metrics.relative_diversity(resize(new, 64).cpu(), resize(faces.images, 64).cpu()))
+    return row
 
 
 def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_rank: int | None = None) -> pd.DataFrame:
@@ -514,6 +521,42 @@ def table(settings: dict, faces: FaceSet, recognizers: dict, **kwargs) -> pd.Dat
     rows = {}
     for label, (method, params) in tqdm(settings.items(), desc="measuring", disable=not kwargs.get("progress", True)):
         rows[label] = evaluate(method, faces, recognizers, params=params, **{**kwargs, "progress": False})
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def retrieval_table(outputs: dict, labels: torch.Tensor, recognizers: dict, k: int = 5,
+                    batch_size: int = 64) -> pd.DataFrame:
+    """The identity-retrieval rate: the share of faces whose true identity is among a recognizer's ``k`` best.
+
+    An attacker who shortlists ``k`` candidates retrieves the person when the true label's rank
+    (:func:`facedid_lib.metrics.true_label_rank`) is at most ``k``; ``k = 1`` is ``1 - MR``.
+
+    Parameters
+    ----------
+    outputs : ``setting -> (N, 3, H, W)`` images of the same faces (clean, de-identified...).
+    labels : ``(N,)`` true labels.
+    recognizers : ``name -> Recognizer`` with scores (:func:`has_scores`); others are skipped.
+    k : the shortlist's length.
+
+    Returns
+    -------
+    DataFrame, one row per setting, one column ``top-<k> <name>`` per recognizer.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    labels = torch.as_tensor(labels).cpu()
+    rows = {}
+    for setting, images in outputs.items():
+        if len(images) != len(labels):
+            raise ValueError(f"{setting}: {len(images)} images for {len(labels)} labels")
+        row = {}
+        for name, recognize in recognizers.items():
+            if not has_scores(recognize):
+                continue
+            ranks = torch.cat([metrics.true_label_rank(recognize.labels_and_scores(images[part])[1].cpu(), labels[part])
+                               for part in _batches(len(labels), batch_size)])
+            row[f"top-{k} {name}"] = float((ranks <= k).float().mean())
+        rows[setting] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

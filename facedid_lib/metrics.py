@@ -527,7 +527,7 @@ def _ssim_maps(x, y, data_range: float, win_size: int, sigma: float, k1: float, 
 
 
 def ssim(x, y, data_range: float = 1.0, win_size: int = 11, sigma: float = 1.5, k1: float = 0.01,
-         k2: float = 0.03, device=None) -> torch.Tensor:
+         k2: float = 0.03, device=None, weights=None) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004 [2]_) of each image pair, averaged over channels.
 
     For every channel and every position of a Gaussian window (``win_size`` 11, ``sigma`` 1.5,
@@ -549,6 +549,8 @@ def ssim(x, y, data_range: float = 1.0, win_size: int = 11, sigma: float = 1.5, 
     data_range : the dynamic range ``L`` of the images (1 for the library's images).
     win_size, sigma, k1, k2 : the window and constants (defaults: the paper's).
     device : where to compute; None: the device of ``x``.
+    weights : optional ``(N or 1, 1, H, W)`` weights in [0, 1]: the map is averaged with the weight
+        of each window's centre pixel (a region's SSIM, e.g. outside a face's inner mask).
 
     Returns
     -------
@@ -567,7 +569,21 @@ def ssim(x, y, data_range: float = 1.0, win_size: int = 11, sigma: float = 1.5, 
     if min(x.shape[-2:]) < win_size:
         raise ValueError(f"ssim needs images of at least {win_size} x {win_size} pixels (the window), "
                          f"got {tuple(x.shape[-2:])}")
-    return _ssim_maps(x, y, data_range, win_size, sigma, k1, k2)[0].flatten(1).mean(1)
+    maps = _ssim_maps(x, y, data_range, win_size, sigma, k1, k2)[0]
+    if weights is None:
+        return maps.flatten(1).mean(1)
+    weights = torch.as_tensor(weights).to(maps.device, maps.dtype)
+    if weights.ndim != 4 or weights.shape[1] != 1 or weights.shape[-2:] != x.shape[-2:] \
+            or weights.shape[0] not in (1, len(x)):
+        raise ValueError(f"weights must have shape (N or 1, 1, {x.shape[-2]}, {x.shape[-1]}), got {tuple(weights.shape)}")
+    if not bool(((weights >= 0) & (weights <= 1)).all()):
+        raise ValueError("weights must lie in [0, 1]")
+    half = win_size // 2
+    w = weights[..., half:half + maps.shape[-2], half:half + maps.shape[-1]].expand(len(x), *maps.shape[1:])
+    total = w.flatten(1).sum(1)
+    if bool((total == 0).any()):
+        raise ValueError("weights must not be zero at every window centre of an image")
+    return (maps * w).flatten(1).sum(1) / total
 
 
 def _ms_scales(h: int, w: int, win_size: int) -> int:

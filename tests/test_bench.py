@@ -41,8 +41,12 @@ def test_attacks_benchmark_compares_ours_with_torchattacks(monkeypatch, data_fol
 
 
 def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folder, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    import torch
+
     from facedid_lib import methods
-    from facedid_lib.models import autoencoder, san
+    from facedid_lib.models import autoencoder, generator, san
 
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
@@ -51,6 +55,10 @@ def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folde
                                                                            patience=1))
     monkeypatch.setattr(san, "san_recipe", lambda: san.SANRecipe(size=16, code=4, width=4, pretrain_epochs=1, epochs=1,
                                                                  patience=1, per_identity=1, val_per_identity=1))
+    # the generator's training needs the landmarks of a thousand faces: a small untrained one stands in
+    monkeypatch.setattr(generator, "gan", lambda **_: SimpleNamespace(
+        generator=generator.ConditionalInpainter(16, 5, 4, width=4).eval(), n_identities=5,
+        attributes=torch.zeros(10, 4, dtype=torch.bool), identity=torch.arange(10) % 5))
     table = bench.methods(batch=4, repeat=1, device="cpu")
     assert set(methods.REGISTRY) | {"blur (torchvision)", "photo pipeline (HOG + pixelate)"} == set(table.index)
     assert (table["speed"] > 0).all()

@@ -381,3 +381,29 @@ def test_entry_point(photos, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "1 written" in result.stdout
     assert (tmp_path / "out" / "058405.png").is_file()
+
+
+def test_generator_is_a_sub_command(photos, tmp_path, capsys, monkeypatch, data_folder):
+    """``facedid ciagan`` asks the registry's provider for the generator and pastes its faces back."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from facedid_lib.models import generator
+
+    def small_gan(**kwargs):
+        torch.manual_seed(0)
+        made.append(kwargs)
+        net = generator.ConditionalInpainter(16, 5, 4, width=4).eval()
+        return SimpleNamespace(generator=net, n_identities=5, attributes=torch.zeros(10, 4, dtype=torch.bool),
+                               identity=torch.arange(10) % 5)
+
+    made = []
+    monkeypatch.setattr(generator, "gan", small_gan)
+    source = photos / "058405.png"
+    for method in ("ciagan", "anonymousnet"):
+        code, _, err = run(capsys, method, "--seed", "3", "--faces", data_folder, source, "-o", tmp_path / method,
+                           *FAST)
+        assert code == 0, err
+        check_deidentified(source, tmp_path / method / source.name, size=64)
+    assert [m["source"] for m in made] == [data_folder, data_folder]

@@ -124,5 +124,5 @@ def get(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(REGISTRY))}") from None
 
 
-from . import autoencoder, classical, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)
+from . import autoencoder, classical, gan, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)
 from . import adaptive, kanonymity, minimal  # noqa: E402,F401  (register their attacks in adversarial.ATTACKS)
