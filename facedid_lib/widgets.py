@@ -431,3 +431,72 @@ def dedetection_explorer(photos: dict) -> Explorer:
               Param("eps_levels", 4, "ε in grey levels (of 255)", low=0, high=16, step=1),
               Param("steps", 10, "iterations of the attack", low=1, high=40, step=1)]
     return Explorer(dedetection_view, params, title="De-detection: hide the faces from MMOD", photos=photos)
+
+
+ATTRIBUTE_SWITCH = ("PPAS", "yes", "no")
+
+
+def gan_view(gan, images, labels, recognizer, target: int, t: float, eps: float, seed: int = 0, **switches):
+    """AnonymousNet on a few faces: original, the generator's input, the output, with stage II's attributes.
+
+    ``gan``: :func:`facedid_lib.models.generator.gan`'s result; ``recognizer`` ``images -> (N,)
+    labels`` and the true ``labels`` give each output's verdict (✓ still recognised, ✗ not).
+    ``target``: the target identity (-1: a random one per face); ``t``, ``eps``: PPAS's threshold
+    and flip probability; ``switches``: one per attribute of :data:`facedid_lib.methods.gan.ATTRIBUTES`,
+    ``"PPAS"`` (stage II decides), ``"yes"`` or ``"no"`` (forced).
+    """
+    from .methods import gan as gan_methods
+    from .models import generator as gen
+    from .models.expression import landmarks68
+
+    unknown = sorted(set(switches) - set(gan_methods.ATTRIBUTES))
+    if unknown:
+        raise ValueError(f"no attribute {', '.join(unknown)}; attributes: {', '.join(gan_methods.ATTRIBUTES)}")
+    n = min(len(images), 4)
+    images, labels = images[:n], labels[:n].cpu()
+    true = gan_methods.predict_attributes(images).cpu()
+    selection = gan_methods.ppas(true, gan_methods.closeness(gan.attributes, gan.identity), t, eps, seed)
+    released = selection.released.clone()
+    for k, name in enumerate(gan_methods.ATTRIBUTES):
+        choice = switches.get(name, "PPAS")
+        if choice not in ATTRIBUTE_SWITCH:
+            raise ValueError(f"{name} must be one of {ATTRIBUTE_SWITCH}, got {choice!r}")
+        if choice != "PPAS":
+            released[:, k] = choice == "yes"
+    targets = gan_methods._targets(n, gan.n_identities, target, seed)
+    points = landmarks68(images)
+    new = gan_methods.generate(images, gan, targets, released, points)
+    x, mask, landmarks = gen.generator_inputs(images, gan.generator.size, points)
+    shown_input = (x * (1 - mask)).clamp(0, 1)
+    shown_input = torch.maximum(shown_input, landmarks.expand_as(shown_input))
+    predicted = torch.as_tensor(recognizer(new)).cpu()
+    short = {"Male": "male", "Young": "young", "Smiling": "smile", "Mouth_Slightly_Open": "mouth open"}
+    fig, axes = plt.subplots(3, n, figsize=(2.1 * n, 6.9), squeeze=False)
+    for i in range(n):
+        said = ", ".join(f"{'' if v else 'not '}{short[a]}" for a, v in zip(gan_methods.ATTRIBUTES, released[i].tolist()))
+        verdict = "✓ recognised" if predicted[i] == labels[i] else "✗ not recognised"
+        for row, (img, title) in enumerate([(images[i], f"original, id {int(labels[i])}"),
+                                            (shown_input[i], "masked input + landmarks"),
+                                            (new[i], f"target {int(targets[i])}: {verdict}\n{said}")]):
+            axes[row, i].imshow(as_display(img))
+            axes[row, i].set_title(title, fontsize=7)
+            axes[row, i].axis("off")
+    fig.suptitle(f"AnonymousNet, t = {t:g}, ε = {eps:g}: {int((predicted != labels).sum())} of {n} not recognised",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gan_explorer(gan, images, labels, recognizer) -> Explorer:
+    """Target identity, t, ε and the attribute switches -> the generated faces and the recognizer's verdicts."""
+    from .methods import gan as gan_methods
+
+    params = [Param("target", -1, "the target identity (-1: a random one per face)", low=-1,
+                    high=gan.n_identities - 1, step=1),
+              Param("t", 0.3, "PPAS's t-closeness threshold", low=0.0, high=1.0, step=0.05),
+              Param("eps", 0.0, "probability of flipping each selected attribute", low=0.0, high=0.5, step=0.05),
+              Param("seed", 0, "seed of the random targets and flips", low=0, high=20, step=1)]
+    params += [Param(name, "PPAS", f"{name}: chosen by PPAS, or forced", choices=ATTRIBUTE_SWITCH)
+               for name in gan_methods.ATTRIBUTES]
+    return Explorer(gan_view, params, title="AnonymousNet: target identity, t, ε and the attributes",
+                    gan=gan, images=images, labels=labels, recognizer=recognizer)
