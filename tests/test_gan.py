@@ -173,7 +173,7 @@ def test_retrieval_table_and_compare_columns():
 
 def test_attribute_agreement_and_view_use_stage_one(monkeypatch):
     fake = _fake_gan(size=16)
-    monkeypatch.setattr(gm, "predict_attributes", lambda chips: torch.zeros(len(chips), 4, dtype=torch.bool))
+    monkeypatch.setattr(gm, "predict_attributes", lambda chips, points=None: torch.zeros(len(chips), 4, dtype=torch.bool))
     monkeypatch.setattr("facedid_lib.models.expression.landmarks68", lambda chips: _template(len(chips), chips.shape[-1]))
     chips = torch.rand(3, 3, 32, 32)
     anonymized = gm.anonymize(chips, fake, t=1.0, eps=0.0)

@@ -86,7 +86,7 @@ def attribute_accuracy(faces, folder=None) -> "pandas.DataFrame":
     from .. import labels
 
     truth = labels.celeba_attributes(faces, list(ATTRIBUTES), folder)
-    have = torch.from_numpy(truth.notna().all(axis=1).to_numpy())
+    have = torch.tensor(truth.notna().all(axis=1).to_numpy(dtype=bool))
     if not have.any():
         raise ValueError("none of the faces has a row in attributes.csv")
     chips = faces.images[have]

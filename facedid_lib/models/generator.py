@@ -129,9 +129,10 @@ class ConditionalInpainter(nn.Module):
     take the masked face, the mask and the landmark map (5 channels) down to 4 x 4; the condition
     (one-hot identity of ``n_identities`` and ``n_attributes`` numbers in [0, 1]) goes through a
     linear layer and is added at 4 x 4 and concatenated, broadcast, at every level of the decoder,
-    whose blocks (nearest-neighbour upsampling and a 3 x 3 convolution, which leaves no checkerboard
-    pattern as transposed convolutions do) take the encoder's features at the same level (skip
-    connections).
+    whose transposed convolutions take the encoder's features at the same level (skip connections).
+    (Nearest-neighbour upsampling with a 3 x 3 convolution avoids the faint checkerboard of transposed
+    convolutions, but on a CPU it made an epoch 1.7 times slower for no better faces in the quick
+    profile.)
     A sigmoid gives the pixels; :meth:`forward` returns the composite ``G * m + x * (1 - m)``.
 
     Shapes: ``x`` ``(N, 3, S, S)`` in [0, 1], ``mask`` and ``landmarks`` ``(N, 1, S, S)``,
@@ -157,8 +158,7 @@ class ConditionalInpainter(nn.Module):
         for i in reversed(range(levels)):
             c_in = channels[i] * (1 if i == levels - 1 else 2) + condition_width
             c_out = channels[i - 1] if i > 0 else width
-            self.up.append(nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, padding=1),
-                                         nn.BatchNorm2d(c_out), nn.ReLU()))
+            self.up.append(nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU()))
         self.out = nn.Conv2d(width + 5, 3, 3, padding=1)
 
     def raw(self, x, mask, landmarks, condition) -> torch.Tensor:
