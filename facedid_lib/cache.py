@@ -3,8 +3,10 @@
 Every entry is a ``torch.save`` file named ``<kind>-<hash>.pt``: the hash covers everything that
 determines the content, so a changed parameter gives a new entry and never a stale one. Files are
 written to a temporary name and renamed, so an interrupted run never leaves a half-written entry,
-and loaded with ``weights_only=True``. An entry that cannot be read (truncated, not a torch file) is
-named in a warning, removed and rebuilt by whoever asked for it.
+and loaded with ``weights_only=True``. An entry that cannot be read (truncated, not a torch file), or
+that does not hold what its loader expects (a ``check`` of :func:`load`, e.g. :func:`mismatch`: a
+tampered entry, tensors of the wrong shape), is named in a warning, removed and rebuilt by whoever
+asked for it.
 
 :func:`trained` is the one trained-model cache of the course: a network is built, its weights are
 loaded when an entry exists for everything that determines them, the network's definition
@@ -22,7 +24,7 @@ import tempfile
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -55,22 +57,80 @@ def save(obj, path: Path) -> None:
             os.remove(tmp)
 
 
-def load(path: Path):
+def load(path: Path, check: Callable[[object], str | None] | None = None):
     """Load a cache entry (tensors, dicts, lists of plain values only), or None when absent.
 
-    An entry that cannot be read is removed with a warning that names it, and None is returned,
-    so the caller rebuilds it.
+    Parameters
+    ----------
+    path : path-like
+        The entry's file (:func:`path_for`).
+    check : callable, optional
+        ``check(entry)`` returns None for an entry its caller can use, else what is wrong with it
+        (``"images has shape 2 x 3 x 8 x 8, expected 12 x 3 x 16 x 16"``); :func:`mismatch` checks
+        the shapes of tensors.
+
+    Returns
+    -------
+    The entry, or None when there is none. An entry that cannot be read, or that ``check`` refuses,
+    is removed with a warning that names it and None is returned, so the caller rebuilds it.
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        entry = torch.load(path, map_location="cpu", weights_only=True)
     except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        warnings.warn(f"the cache entry {path} cannot be read ({type(err).__name__}); it is removed and rebuilt",
-                      stacklevel=2)
-        path.unlink(missing_ok=True)
-        return None
+        problem = f"cannot be read ({type(err).__name__})"
+    else:
+        wrong = None if check is None else check(entry)
+        if wrong is None:
+            return entry
+        problem = f"does not hold what was expected ({wrong})"
+    warnings.warn(f"the cache entry {path} {problem}; it is removed and rebuilt", stacklevel=2)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def mismatch(entry, shapes: tuple | Mapping[str, tuple]) -> str | None:
+    """What keeps ``entry`` from holding tensors of the given ``shapes``, or None: a ``check`` for :func:`load`.
+
+    Parameters
+    ----------
+    entry : object
+        A loaded cache entry.
+    shapes : tuple or mapping
+        The shape of ``entry`` itself, a tensor (``(n, None)``), or a mapping from the keys of
+        ``entry``, a dict, to the shapes of their tensors (``{"mood": (n,), "mouth": (n,)}``);
+        None in a shape accepts any length. Other keys of ``entry`` are not looked at.
+
+    Returns
+    -------
+    None where everything matches, else a short description of the first difference.
+    """
+    if not isinstance(shapes, Mapping):
+        return _tensor_mismatch("the entry", entry, shapes)
+    if not isinstance(entry, dict):
+        return f"a dict with {', '.join(shapes)} expected, got {type(entry).__name__}"
+    for name, shape in shapes.items():
+        if name not in entry:
+            return f"no {name}"
+        wrong = _tensor_mismatch(name, entry[name], shape)
+        if wrong is not None:
+            return wrong
+    return None
+
+
+def _tensor_mismatch(name: str, value, shape: tuple) -> str | None:
+    if not isinstance(value, torch.Tensor):
+        return f"{name} is a {type(value).__name__}, not a tensor"
+    if value.ndim != len(shape) or any(want is not None and have != want for have, want in zip(value.shape, shape)):
+        return f"{name} has shape {_shape_text(value.shape)}, expected {_shape_text(shape)}"
+    return None
+
+
+def _shape_text(shape) -> str:
+    """``12 x 3 x 16 x 16``, ``12 x any``; ``()`` for a scalar."""
+    return " x ".join("any" if n is None else str(n) for n in shape) or "()"
 
 
 def definition(module: nn.Module) -> str:

@@ -10,7 +10,7 @@ def check_images(images, name: str = "images") -> torch.Tensor:
 
     Raises ``TypeError`` for a non-tensor or an integer tensor, ``ValueError`` for a wrong shape,
     a channel count other than 3 (grayscale is not accepted: convert it to RGB first), an empty
-    batch, or values outside [0, 1].
+    batch, a zero height or width, NaN or infinite values, or values outside [0, 1].
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape N x 3 x H x W, got {type(images).__name__}")
@@ -24,7 +24,14 @@ def check_images(images, name: str = "images") -> torch.Tensor:
                          f"(shape {tuple(images.shape)})")
     if images.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch")
-    lo, hi = float(images.detach().min()), float(images.detach().max())
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"{name} must have a positive height and width, got shape {tuple(images.shape)}")
+    values = images.detach()
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        bad = values.numel() - int(finite.sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s) of {values.numel()}")
+    lo, hi = float(values.min()), float(values.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
     return images

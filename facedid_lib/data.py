@@ -218,20 +218,34 @@ def _celeba_folder_of(folder: Path) -> Path | None:
 
 
 def _read_offline_table(folder: Path) -> dict[str, int]:
+    """``{image: identity}`` from the offline folder's ``identity.csv``.
+
+    A UTF-8 byte-order mark before the header is accepted. An image listed twice, or a path that is
+    absolute or leaves ``img_align/`` (``../``), is refused with the file and the line named.
+    """
     path = folder / "identity.csv"
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:2]] != ["image", "identity"]:
             raise ValueError(f"{path} must start with the header 'image,identity', got {header}")
-        table = {}
+        table, first_line = {}, {}
         for line, row in enumerate(reader, start=2):
             if not row or not "".join(row).strip():
                 continue
             try:
-                table[row[0].strip()] = int(row[1])
+                image, ident = row[0].strip(), int(row[1])
             except (IndexError, ValueError):
                 raise ValueError(f"{path}, line {line}: expected 'image,identity', got {row}") from None
+            name = os.path.normpath(image)
+            parts = Path(name).parts
+            if not parts or Path(name).anchor or parts[0] == os.pardir:
+                raise ValueError(f"{path}, line {line}: the image {image!r} is not a file inside "
+                                 f"{folder / 'img_align'} (empty, absolute, or leaving it with '..')")
+            if name in table:
+                raise ValueError(f"{path}, line {line}: the image {name!r} is listed twice (first on line "
+                                 f"{first_line[name]})")
+            table[name], first_line[name] = ident, line
     return table
 
 
@@ -460,6 +474,47 @@ def _align_chip(faces, path: Path, size: int) -> np.ndarray | None:
     return None if chip is None else _resize(np.asarray(chip, dtype=np.uint8), size)
 
 
+def _offline_files(selection, per_identity) -> tuple[list[str], list[int]]:
+    """The files of an offline selection and their identities: the first ``per_identity`` of each, sorted."""
+    files, identities = [], []
+    for ident, names in selection:
+        chosen = sorted(names[:per_identity] if per_identity else names)
+        files += chosen
+        identities += [ident] * len(chosen)
+    return files, identities
+
+
+def _entry_problem(entry, layout, table, selection, per_identity, size) -> str | None:
+    """What keeps a cached face set from being the one :func:`load_faces` builds, or None.
+
+    The entry must hold ``images`` (N x 3 x size x size uint8), ``identities`` (N int64, each file's
+    identity in ``table``), ``files`` (N distinct names among the selection's candidates; in the
+    offline layout exactly :func:`_offline_files`) and ``skipped`` (names).
+    """
+    lists = ("files", "skipped")
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), list) for k in lists):
+        return "a dict with images, identities and the lists files and skipped expected"
+    files = entry["files"]
+    if not all(isinstance(name, str) for k in lists for name in entry[k]):
+        return "file names that are not strings"
+    wrong = cache.mismatch(entry, {"images": (len(files), 3, size, size), "identities": (len(files),)})
+    if wrong is not None:
+        return wrong
+    if entry["images"].dtype != torch.uint8 or entry["identities"].dtype != torch.int64:
+        return f"images of {entry['images'].dtype} and identities of {entry['identities'].dtype}, " \
+               "expected torch.uint8 and torch.int64"
+    if layout == "offline":
+        expected = files == _offline_files(selection, per_identity)[0]
+    else:
+        candidates = {name for _, names in selection for name in names}
+        expected = len(set(files)) == len(files) and candidates.issuperset(files)
+    if not expected:
+        return "files other than the selection's"
+    if entry["identities"].tolist() != [table[name] for name in files]:
+        return "identities other than the data's"
+    return None
+
+
 def _build(layout, folder, where, selection, per_identity, size, progress):
     from tqdm.auto import tqdm
 
@@ -467,11 +522,7 @@ def _build(layout, folder, where, selection, per_identity, size, progress):
         return folder / (where[name] if where else name)
 
     if layout == "offline":
-        files, identities = [], []
-        for ident, names in selection:
-            chosen = sorted(names[:per_identity] if per_identity else names)
-            files += chosen
-            identities += [ident] * len(chosen)
+        files, identities = _offline_files(selection, per_identity)
         with tqdm(total=len(files), desc="decoding faces", unit="img", disable=not progress) as bar:
             images = _decode_chips([path_of(f) for f in files], size, bar)
         return images, files, identities, []
@@ -571,7 +622,8 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
         downloaded), or an image file listed but missing; the message says how to get data.
     ValueError
         Bad ``size``/``n_identities``/``per_identity``/``seed``, fewer eligible identities than
-        asked for, an empty result, or an image that cannot be decoded (named in the message).
+        asked for, an empty result, an image that cannot be decoded (named in the message), or an
+        ``identity.csv`` that lists an image twice or names one outside ``img_align/``.
 
     Notes
     -----
@@ -581,7 +633,9 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
     by the next photo of the same identity in the seeded order; where an identity runs out of
     photos it keeps fewer, and a warning lists both. The chips (uint8) are cached, keyed by the
     layout, the folder, its list of files and identities, ``size`` and the selection: a changed
-    image under an unchanged name is not noticed (clear the cache folder).
+    image under an unchanged name is not noticed (clear the cache folder). A cache entry that cannot
+    be read, or whose files, identities or image shapes are not this selection's, is named in a
+    warning and rebuilt.
 
     Examples
     --------
@@ -606,7 +660,7 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
     if aligned:
         key_parts.append(dict(chip=CHIP_SIZE, padding=CHIP_PADDING, detector=CHIP_DETECTOR))
     path = cache.path_for("faces", *key_parts)
-    entry = cache.load(path)
+    entry = cache.load(path, check=lambda e: _entry_problem(e, layout, table, selection, per_identity, size))
     if entry is None:
         images, files, identities, skipped = _build(layout, folder, where, selection, per_identity,
                                                     size, progress)

@@ -255,7 +255,8 @@ def dlib_recognizers(gallery_faces: FaceSet, progress: bool = False) -> dict:
 
     images, labels = gallery_faces.images, gallery_faces.labels
     path = cache.path_for("dlib-gallery", _gallery_hash(gallery_faces), labels.tolist(), blackbox.default_path())
-    entry = cache.load(path)
+    n = len(labels)
+    entry = cache.load(path, check=lambda e: cache.mismatch(e, {"torch": (n, None), "dlib": (n, None)}))
     by_torch = gallery.Gallery(dlib_resnet.embed, images, labels, n_classes=gallery_faces.n_classes,
                                progress=progress, embeddings=None if entry is None else entry["torch"])
     by_dlib = blackbox.DlibBlackBox(images, labels, progress=progress, n_classes=gallery_faces.n_classes,
@@ -279,7 +280,7 @@ def sface_recognizer(gallery_faces: FaceSet, align: str = "yunet", progress: boo
 
     path = cache.path_for("sface-gallery", _gallery_hash(gallery_faces), gallery_faces.labels.tolist(), align,
                           opencv_zoo.model_path(opencv_zoo.SFACE_FILE))
-    entry = cache.load(path)
+    entry = cache.load(path, check=lambda e: cache.mismatch(e, (len(gallery_faces), None)))
     recognizer = sface.recognizer(gallery_faces.images, gallery_faces.labels, n_classes=gallery_faces.n_classes,
                                   align=align, progress=progress, embeddings=entry)
     if entry is None:

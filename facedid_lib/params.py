@@ -35,7 +35,11 @@ class Param:
             raise ValueError(f"{self.name}: numeric parameter needs low <= default <= high")
 
     def validate(self, value):
-        """Return ``value`` converted to the parameter's type, or raise a clear ValueError."""
+        """Return ``value`` converted to the parameter's type, or raise a clear ValueError.
+
+        A numeric parameter takes numbers only: text (``"5"``) is refused rather than parsed, so a
+        caller that reads text (the command line) converts it to a number first.
+        """
         if self.choices:
             if value not in self.choices:
                 raise ValueError(f"{self.name} must be one of {self.choices}, got {value!r}")
@@ -46,7 +50,7 @@ class Param:
             return value
         kind = type(self.default)
         noun = "an int" if kind is int else "a float"
-        if isinstance(value, bool):
+        if isinstance(value, (bool, str, bytes, bytearray)):
             raise ValueError(f"{self.name} must be {noun}, got {value!r}")
         try:
             converted = kind(value)

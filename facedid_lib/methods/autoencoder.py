@@ -151,7 +151,8 @@ def attribute_groups(faces, order: str, seed: int = 0, source=None) -> list:
         values["gender"] = labels.genders(faces, folder=source)
     if {"mood", "mouth"} & set(names):
         path = cache.path_for("expression", faces.files, seed, str(source))
-        entry = cache.load(path)
+        n = len(faces.files)
+        entry = cache.load(path, check=lambda e: cache.mismatch(e, {"mood": (n,), "mouth": (n,)}))
         if entry is None:
             chips = data.load_faces(source, size=192, seed=seed, progress=False)
             where = {f: i for i, f in enumerate(chips.files)}

@@ -388,7 +388,8 @@ def _described(faces: data.FaceSet, seed: int, source, progress: bool = False) -
     from .expression import landmarks68
 
     path = cache.path_for("gan-described", faces.files, seed, str(source))
-    entry = cache.load(path)
+    n = len(faces.files)
+    entry = cache.load(path, check=lambda e: cache.mismatch(e, {"attributes": (n, None), "points": (n, 68, 2)}))
     if entry is None:
         chips = data.load_faces(source, size=192, seed=seed, progress=False)
         where = {f: i for i, f in enumerate(chips.files)}
