@@ -4,7 +4,7 @@ Every method in :data:`facedid_lib.methods.REGISTRY` is a sub-command, and each 
 declares is an option (``--n-components`` or ``--n_components``), checked against its declared
 range. A newly registered method gets its sub-command for free. Faces are found and aligned to chips
 (:func:`facedid_lib.faces.align_faces`), de-identified, and pasted back. The rest of the photo is
-left as it is. Photo metadata (EXIF, GPS position) is not copied to the outputs.
+left as it is.
 
 Usage::
 
@@ -16,18 +16,58 @@ Usage::
     facedid k-same-pixel --k 3 photos/ -o out/          # k-Same over all faces of all photos at once
     python -m facedid_lib.cli blur photo.jpg -o out/    # the same without the installed script
 
-An output keeps its path relative to the folder it was found in (a file given by itself keeps
-its name), under the output folder. Existing outputs are skipped unless ``--overwrite`` is given,
-and an input is never overwritten. A photo without a detected face is written unchanged.
-Exit status: 0 when every file was written (or skipped because its output exists), 1 when a
-file could not be read or processed, 2 for bad arguments (then nothing is written).
+Inputs. Folders are searched recursively, in name order. A link to a folder is followed once: a
+folder reached again (a link loop, or a second link to it) is skipped, as is a second name of a
+file already taken (a link or a hard link), a broken link (dangling or looping), a link into the
+output folder, a file with an image or video name that is no regular file (a named pipe, a
+device), and a partial file of a killed run (``.NAME.<8 hex digits>.tmp.SUFFIX``). Real paths win
+over links: a link to a file or folder that the inputs hold anyway is the one skipped. Every
+skipped path is named on stderr and counted in the summary; a folder that cannot be listed counts
+as unreadable.
+
+Outputs. An output keeps its path relative to the folder it was found in (a file given by itself
+keeps its name), under the output folder, and is written atomically (a temporary file renamed into
+place). The output folder is made and checked to be writable before any file is processed; partial
+files that a killed run left in it are removed then (and named). Existing outputs are skipped
+unless ``--overwrite`` is given, and an input is never overwritten. One run at a time may write
+into an output folder.
+
+An output folder inside an input folder (or reached by a link from one): facedid lists every
+output it writes there in the folder's manifest, ``.facedid-manifest``, and the output folder is
+never searched for inputs. If it holds an image or video that the manifest does not list (a file
+facedid did not write), or a link, the run is refused (exit 2) before anything is written, naming
+the files: they would be neither de-identified nor told apart from the outputs. Move them out, or
+choose an output folder outside the inputs.
+
+A photo without a detected face (one under 2 x 2 pixels has none) is written unchanged: its bytes
+are copied when it is a JPEG, PNG or WebP file that holds one image and nothing else (see
+:func:`facedid_lib.metadata.resave_reason`); otherwise its pixels are re-saved (a JPEG at quality
+95), and stderr says so. Either way no output carries metadata: EXIF (with any GPS position), XMP,
+IPTC, ICC profiles, comments and text chunks are never copied. A video that yields fewer frames
+than its container declares (a truncated file) is written with the frames read, and a warning.
+
+Images of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89.5 megapixels by default) are
+unreadable; high-bit-depth images are scaled to 8 bits (:func:`facedid_lib.faces.read_image`).
+
+On SIGTERM or SIGINT the file being written is removed, the summary printed, and the exit status
+is 143 or 130. Otherwise it is 0 when every input was written or skipped, 1 when a file or folder
+could not be read or processed, 2 for bad arguments (then nothing is written).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import json
+import os
 import re
+import signal
+import stat
 import sys
+import tempfile
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +75,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import config, faces
+from . import config, faces, metadata
 from .methods import PROVIDERS, REGISTRY, Method, provide
 from .params import Param
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+MANIFEST = ".facedid-manifest"
 _SIZE = Param("size", 192, "side of the aligned face chips the method sees, in pixels", low=16, high=1024)
+_SMALLEST = 2  # the face functions take photos of 2 x 2 pixels and more; a smaller one holds no face
 
 
 # ------------------------------------------------------------------------------------------------
@@ -67,6 +109,13 @@ def _param_type(param: Param):
     return convert
 
 
+def _path(text: str) -> Path:
+    """An argparse ``type`` for a path: an empty one is refused (``Path("")`` would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file or folder (write . for the current folder)")
+    return Path(text)
+
+
 def _add_param(group, param: Param) -> None:
     """Add ``param`` as an option (``--n-components``, also ``--n_components``) with its meaning and range."""
     options = list(dict.fromkeys([f"--{param.name.replace('_', '-')}", f"--{param.name}"]))
@@ -86,12 +135,12 @@ def _add_param(group, param: Param) -> None:
 def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
     """The inputs, the output folder and the options every method shares."""
     group = command.add_argument_group("input and output")
-    group.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+    group.add_argument("inputs", nargs="+", type=_path, metavar="INPUT",
                        help=f"image files ({' '.join(IMAGE_SUFFIXES)}), video files ({' '.join(VIDEO_SUFFIXES)}) "
                             "or folders, searched recursively")
-    group.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
-                       help="output folder, created if missing; outputs keep their path relative to the folder "
-                            "they were found in")
+    group.add_argument("-o", "--output", required=True, type=_path, metavar="DIR",
+                       help="output folder, created if missing, that must be writable; outputs keep their path "
+                            "relative to the folder they were found in")
     group.add_argument("--overwrite", action="store_true",
                        help="replace existing output files (default: skip them and say so)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -142,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------
-# inputs and outputs
+# inputs
 
 
 @dataclass(frozen=True)
@@ -165,48 +214,245 @@ def _is_media(path: Path) -> bool:
 
 def _identity(path: Path) -> tuple[int, int]:
     """The file itself (device, inode): equal for two names of one file (links, case, ``..``)."""
-    stat = path.stat()
-    return stat.st_dev, stat.st_ino
+    info = path.stat()
+    return info.st_dev, info.st_ino
 
 
-def _collect(inputs: list[Path], output: Path, error) -> list[_Job]:
+def _real(path: Path) -> Path:
+    """``path`` with its links resolved as far as they go (unlike Path.resolve, no error on a link loop)."""
+    return Path(os.path.realpath(path))
+
+
+class _Walk:
+    """One walk over the inputs: the media files to process, and every path left out, named on stderr.
+
+    A file or folder is taken once, by the first path that reaches it. The real (not linked) paths
+    under the inputs claim their files and folders before the walk starts, so a link met earlier
+    never takes a file or folder away from its own path. The output folder is not searched.
+    """
+
+    def __init__(self, output: Path):
+        self.output, self.output_id = _real(output), _identity(output) if output.is_dir() else None
+        self.owners: dict[tuple[int, int], Path] = {}  # file or folder -> the path that takes it
+        self.taken: set[tuple[int, int]] = set()
+        self.found: list[tuple[Path, Path]] = []  # (path, path relative to its input)
+        self.skipped = 0
+        self.unreadable = 0
+        self.output_met = False  # the output folder lies inside an input folder
+
+    def skip(self, path: Path, why: str) -> None:
+        self.skipped += 1
+        _report(f"skipped {path}: {why}")
+
+    def _is_output(self, path: Path) -> bool:
+        with contextlib.suppress(OSError):
+            return _identity(path) == self.output_id
+        return False
+
+    def claim(self, given: Path) -> None:
+        """Make the input ``given`` and the real folders and files under it the owners of themselves."""
+        self.owners.setdefault(_identity(given), given)
+        for folder, dirs, files in os.walk(given):  # nothing for a file; links are listed, not followed
+            dirs[:] = sorted(name for name in dirs if not self._is_output(Path(folder, name)))
+            for path in [Path(folder), *(Path(folder, name) for name in sorted(files))]:
+                if not path.is_symlink():
+                    with contextlib.suppress(OSError):
+                        self.owners.setdefault(_identity(path), path)
+
+    def folder(self, root: Path) -> None:
+        """Search the input folder ``root``, depth first, in name order."""
+        if not self._take_folder(root):
+            return
+        stack = [(root, Path())]
+        while stack:
+            folder, relative = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    names = sorted(entry.name for entry in listing)
+            except OSError as err:
+                self.unreadable += 1
+                _report(f"unreadable {folder}: cannot list the folder ({err.strerror or err})")
+                continue
+            below = [(folder / name, relative / name) for name in names if self.entry(folder / name, relative / name)]
+            stack.extend(reversed(below))
+
+    def entry(self, path: Path, relative: Path) -> bool:
+        """Take, skip or ignore one path of a folder; True for a folder to search."""
+        if path.is_symlink() and (self.output == _real(path) or self.output in _real(path).parents):
+            self.output_met = True  # the output folder is reached from an input folder
+            self.skip(path, f"a link into the output folder {self.output}")
+            return False
+        try:
+            info = path.stat()
+        except OSError as err:
+            if path.is_symlink():
+                dangling = f"a dangling link to {os.readlink(path)}"
+                self.skip(path, "a link loop" if err.errno == errno.ELOOP else dangling)
+            else:
+                self.unreadable += 1
+                _report(f"unreadable {path}: {err.strerror or err}")
+            return False
+        if stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) == self.output_id:
+                self.output_met = True
+                return False
+            return self._take_folder(path)
+        if _is_media(path):
+            self.file(path, relative, info)
+        return False
+
+    def _take_folder(self, path: Path) -> bool:
+        """True when the folder ``path`` is to be searched; False (and skipped) when it was reached before."""
+        identity = _identity(path)
+        owner = self.owners.setdefault(identity, path)
+        if identity not in self.taken and owner == path:
+            self.taken.add(identity)
+            return True
+        target, here = _real(path), _real(path.parent)
+        if path.is_symlink() and (target == here or target in here.parents):
+            self.skip(path, f"a link loop back to {target}")
+        else:
+            self.skip(path, f"the folder is searched as {owner}")
+        return False
+
+    def file(self, path: Path, relative: Path, info: os.stat_result) -> None:
+        """Take the media file ``path`` (``info``: its stat) unless it is to be skipped."""
+        identity = (info.st_dev, info.st_ino)
+        owner = self.owners.setdefault(identity, path)
+        if not stat.S_ISREG(info.st_mode):
+            self.skip(path, "not a regular file (a named pipe, a socket or a device)")
+        elif faces.is_temporary(path):
+            self.skip(path, "a partial file of a killed facedid run")
+        elif identity in self.taken or owner != path:
+            self.skip(path, f"the same file as {owner}")
+        else:
+            self.taken.add(identity)
+            self.found.append((path, relative))
+
+
+# ------------------------------------------------------------------------------------------------
+# the output folder
+
+
+class _Manifest:
+    """The outputs facedid wrote in an output folder that lies inside an input folder.
+
+    The file ``.facedid-manifest`` in that folder holds one JSON string per line, an output's path
+    relative to the folder. The line is appended before the output is written, so even a killed
+    run leaves no output unlisted; a cut-off last line is ignored.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder, self.path = folder, folder / MANIFEST
+
+    def read(self) -> set[str]:
+        """The relative paths listed (OSError when the manifest cannot be read)."""
+        listed = set()
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                with contextlib.suppress(ValueError):  # a line cut off by a killed run
+                    entry = json.loads(line)
+                    if isinstance(entry, str):
+                        listed.add(entry)
+        return listed
+
+    def add(self, target: Path) -> None:
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(target.relative_to(self.folder).as_posix()) + "\n")
+
+
+def _unlisted(output: Path, listed: set[str]) -> tuple[list[Path], int]:
+    """The images, videos and links under ``output`` that facedid did not write (and folders it cannot
+    list), and how many images and videos it did write (listed)."""
+    unlisted, ours = [], 0
+    for folder, dirs, files in os.walk(output, onerror=lambda err: unlisted.append(Path(err.filename))):
+        dirs.sort()
+        for path in sorted(Path(folder, name) for name in dirs + files):
+            if path.is_symlink():
+                unlisted.append(path)
+            elif path.name in files and _is_media(path) and not faces.is_temporary(path):
+                if path.relative_to(output).as_posix() in listed:
+                    ours += 1
+                else:
+                    unlisted.append(path)
+    return unlisted, ours
+
+
+def _output_inside(inputs: list[Path], output: Path, walk: _Walk, error) -> _Manifest | None:
+    """The manifest of an output folder that lies inside an input folder (None when it does not);
+    ``error`` (exit 2) when that folder holds images or videos facedid did not write."""
+    folders = [_real(given) for given in inputs if given.is_dir()]
+    if not (walk.output_met or any(folder in walk.output.parents for folder in folders)):
+        return None
+    manifest = _Manifest(output)
+    if output.is_dir():
+        try:
+            unlisted, ours = _unlisted(output, manifest.read())
+        except OSError as err:
+            error(f"cannot read the manifest {manifest.path} of the output folder: {err.strerror or err}")
+        if unlisted:
+            names = ", ".join(map(str, unlisted[:5])) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")
+            error(f"the output folder {output} lies inside an input folder and holds {len(unlisted)} image(s), "
+                  f"video(s) or link(s) that facedid did not write ({names}; its outputs are listed in "
+                  f"{manifest.path}): they would be neither de-identified nor told apart from the outputs. Move "
+                  "them out of it, or choose an output folder outside the inputs")
+        if ours:
+            _report(f"ignored {ours} file(s) in the output folder {output}: facedid wrote them (listed in "
+                    f"{manifest.path})")
+    return manifest
+
+
+@dataclass
+class _Plan:
+    """What a run does: its jobs, how many inputs the walk left out, the manifest to keep (or None)."""
+
+    jobs: list[_Job]
+    skipped: int
+    unreadable: int
+    manifest: _Manifest | None
+
+
+def _collect(inputs: list[Path], output: Path, error) -> _Plan:
     """The files to process and their outputs; ``error`` (exit 2) on a bad or unsafe path."""
     if output.exists() and not output.is_dir():
         error(f"the output {output} exists and is not a folder")
-    out_dir = output.resolve()
-    jobs, seen, targets = [], set(), {}
+    walk = _Walk(output)
     for given in inputs:
         if not given.exists():
             error(f"input {given} does not exist")
-        if given.is_dir():
-            files = [path for path in sorted(given.rglob("*")) if path.is_file() and _is_media(path)]
-            if out_dir != given.resolve():  # earlier outputs in an output folder inside this one are no inputs
-                kept = [path for path in files if out_dir not in path.resolve().parents]
-                if len(kept) < len(files):
-                    _report(f"ignored {len(files) - len(kept)} file(s) of {given} in the output folder {output}")
-                files = kept
-            found = [(path, path.relative_to(given)) for path in files]
-        elif _is_media(given):
-            found = [(given, Path(given.name))]
-        else:
+        if not (given.is_dir() or _is_media(given)):
             error(f"input {given} is neither an image ({' '.join(IMAGE_SUFFIXES)}) nor a video "
                   f"({' '.join(VIDEO_SUFFIXES)})")
-        for path, relative in found:
-            source = _identity(path)
-            if source in seen:  # the same file given twice (a folder and a file in it)
-                continue
-            seen.add(source)
-            target = output / relative
-            if target.resolve() in targets:
-                error(f"{path} and {targets[target.resolve()]} would both be written to {target}")
-            targets[target.resolve()] = path
-            jobs.append(_Job(path, target, path.suffix.lower() in VIDEO_SUFFIXES))
-    if not jobs:
+        walk.claim(given)
+    for given in inputs:
+        if given.is_dir():
+            walk.folder(given)
+        else:
+            walk.file(given, Path(given.name), given.stat())
+    if not (walk.found or walk.skipped or walk.unreadable):
         error(f"no image or video file found in {' '.join(map(str, inputs))}")
+    jobs, targets = [], {}
+    for path, relative in walk.found:
+        target = output / relative
+        if _real(target) in targets:
+            error(f"{path} and {targets[_real(target)]} would both be written to {target}")
+        targets[_real(target)] = path
+        jobs.append(_Job(path, target, path.suffix.lower() in VIDEO_SUFFIXES))
     for job in jobs:
-        if job.target.exists() and _identity(job.target) in seen:
+        if job.target.exists() and _identity(job.target) in walk.taken:
             error(f"the output {job.target} would overwrite an input: choose an output folder that holds no input")
-    return jobs
+    return _Plan(jobs, walk.skipped, walk.unreadable, _output_inside(inputs, output, walk, error))
+
+
+def _remove_partial_files(output: Path) -> None:
+    """Remove the partial files that killed runs left in the output folder, naming each on stderr."""
+    for folder, _, files in os.walk(output):
+        for path in sorted(Path(folder, name) for name in files if faces.is_temporary(name)):
+            try:
+                path.unlink()
+                _report(f"removed {path}: a partial file of a killed facedid run")
+            except OSError as err:
+                _report(f"cannot remove {path}, a partial file of a killed facedid run: {err.strerror or err}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -239,13 +485,31 @@ def _context(args, method: Method, params: dict, device: torch.device, error) ->
         error(f"--faces: {err}")
 
 
-def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, dict]:
-    """Check the device, detector and parameters; return the device and the method's ``needs``.
+def _check_writable(output: Path, error) -> None:
+    """``error`` (exit 2) unless a file can be made in the output folder, or, while it is still to be
+    made, in the nearest folder above it that exists. The probe is an unnamed temporary file where
+    the system allows (Linux), else one removed at once."""
+    folder = output
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        where = "" if folder == output else f" (nothing can be made in {folder})"
+        error(f"cannot write in the output folder {output}{where}: {err.strerror or err}")
 
-    A method that sees one photo at a time runs once on a grey chip here, so a parameter that
-    does not suit the chip size (``svd --rank 100 --size 64``) is a bad argument, not a failure
-    on every photo. The output folder is made last.
+
+def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, dict]:
+    """Check the output folder, device, detector and parameters; return the device and the method's ``needs``.
+
+    A folder that cannot be written is a bad argument, found first (before a method trains for
+    minutes). A method that sees one photo at a time runs once on a grey chip here, so a parameter
+    that does not suit the chip size (``svd --rank 100 --size 64``) is a bad argument, not a
+    failure on every photo. The output folder is made last; then the partial files that killed runs
+    left in it are removed.
     """
+    _check_writable(args.output, error)
     device = _device(args.device, error)
     try:
         faces.detect(np.zeros((32, 32, 3), np.uint8), args.detector)
@@ -261,6 +525,7 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         error(f"cannot make the output folder {args.output}: {err}")
+    _remove_partial_files(args.output)
     return device, context
 
 
@@ -270,141 +535,248 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
 
 @dataclass
 class _Tally:
-    """What happened to the files, for the summary and the exit status."""
+    """What happened to the inputs, for the summary and the exit status."""
 
+    method: str
+    output: Path
     written: int = 0
-    no_face: int = 0
+    no_face: int = 0  # of the written: no face found
+    resaved: int = 0  # of those: re-saved without metadata, not copied
     existing: int = 0
+    skipped: int = 0
     unreadable: int = 0
     failed: int = 0
 
-    def fail(self, job: "_Job", why) -> None:
+    def fail(self, job: _Job, why) -> None:
         """Count ``job`` as failed and say why on stderr."""
         self.failed += 1
         _report(f"failed {job.source}: {why}")
 
-    def summary(self, method: str, output: Path) -> str:
-        return (f"{method}: {self.written} written to {output} ({self.no_face} with no face found, written "
-                f"unchanged), {self.existing} skipped because the output exists (--overwrite replaces them), "
-                f"{self.unreadable} unreadable, {self.failed} failed")
+    def summary(self) -> str:
+        return (f"{self.method}: {self.written} written to {self.output} ({self.no_face} with no face found, written "
+                f"unchanged, {self.resaved} of them re-saved without metadata), {self.existing} skipped because the "
+                f"output exists (--overwrite replaces them), {self.skipped} inputs skipped (links, repeated, partial "
+                f"and special files, named on stderr), {self.unreadable} unreadable, {self.failed} failed")
+
+
+@dataclass
+class _Run:
+    """One run: what to do, with what, and what happened."""
+
+    plan: _Plan
+    method: Method
+    params: dict
+    context: dict
+    device: torch.device
+    args: argparse.Namespace
+    tally: _Tally
+
+    @property
+    def options(self) -> dict:
+        """The keyword arguments of faces.deidentify_photo and faces.deidentify_video besides the method."""
+        return dict(detector=self.args.detector, size=self.args.size, device=self.device, **self.context,
+                    **self.params)
+
+    def left(self) -> int:
+        """How many jobs were not done (yet)."""
+        tally = self.tally
+        return len(self.plan.jobs) - (tally.written + tally.existing + tally.failed + tally.unreadable
+                                      - self.plan.unreadable)
 
 
 class _Abort(Exception):
     """A whole-set method failed on the set: nothing is written."""
 
 
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived. Unwinding runs the ``finally`` blocks of the writers, which remove the
+    temporary file being written; a BaseException, so that no handler on the way counts it as a failed file."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 _ERRORS = (ValueError, OSError, RuntimeError)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _exists(job: _Job, args, tally: _Tally) -> bool:
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Inside, SIGINT and SIGTERM raise :class:`_Stopped`, once: a repeated signal is ignored, so that it
+    cannot cut the clean-up short. Handlers can only be set in the main thread; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        for number in _SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in _SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+
+def _exists(job: _Job, run: _Run) -> bool:
     """True (and reported) when the job's output exists and is to be kept."""
-    if args.overwrite or not job.target.exists():
+    if run.args.overwrite or not job.target.exists():
         return False
-    tally.existing += 1
+    run.tally.existing += 1
     _report(f"skipped {job.source}: {job.target} exists (--overwrite replaces it)")
     return True
 
 
-def _read(job: _Job, tally: _Tally):
+def _read(job: _Job, run: _Run):
     """The job's photo, or None (reported) when it cannot be read."""
     try:
         return faces.read_image(job.source)
     except (ValueError, OSError) as err:
-        tally.unreadable += 1
+        run.tally.unreadable += 1
         _report(f"unreadable {job.source}: {err}")
         return None
 
 
-def _write(job: _Job, photo, tally: _Tally) -> None:
+def _too_small(photo: np.ndarray) -> bool:
+    return min(photo.shape[:2]) < _SMALLEST
+
+
+def _target(job: _Job, run: _Run) -> Path:
+    """The job's output path, with its folder made and its line in the manifest written."""
     job.target.parent.mkdir(parents=True, exist_ok=True)
-    faces.write_image(job.target, photo)
-    tally.written += 1
+    if run.plan.manifest is not None:
+        run.plan.manifest.add(job.target)
+    return job.target
 
 
-def _run_each(jobs, method: Method, params: dict, context: dict, device, args, tally: _Tally) -> None:
+def _write(job: _Job, photo, run: _Run) -> None:
+    faces.write_image(_target(job, run), photo)
+    run.tally.written += 1
+
+
+def _write_unchanged(job: _Job, photo: np.ndarray, run: _Run) -> None:
+    """A photo without a face: its bytes when they hold one image and nothing else, else its pixels re-saved."""
+    data = job.source.read_bytes()
+    reason = metadata.resave_reason(data, job.source.suffix)
+    if reason is None:
+        faces.write_bytes(_target(job, run), data)
+    else:
+        faces.write_image(_target(job, run), photo)
+        run.tally.resaved += 1
+        _report(f"no face in {job.source}: {job.target} re-saved without metadata ({reason})")
+    run.tally.written += 1
+    run.tally.no_face += 1
+
+
+def _video(job: _Job, run: _Run) -> None:
+    """De-identify a video frame by frame; its warnings (a truncated file) are named on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            faces.deidentify_video(job.source, _target(job, run), run.method, progress=not run.args.quiet,
+                                   **run.options)
+            run.tally.written += 1
+        except _ERRORS as err:
+            run.tally.fail(job, err)
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        _report(f"warning {job.source}: {message}")
+
+
+def _run_each(run: _Run) -> None:
     """One photo (or video) at a time: align, de-identify, paste back, write."""
-    options = dict(detector=args.detector, size=args.size, device=device, **context, **params)
-    for job in tqdm(jobs, desc=method.name, unit="file", disable=args.quiet):
-        if _exists(job, args, tally):
+    for job in tqdm(run.plan.jobs, desc=run.method.name, unit="file", disable=run.args.quiet):
+        if _exists(job, run):
             continue
         if job.video:
-            try:
-                job.target.parent.mkdir(parents=True, exist_ok=True)
-                faces.deidentify_video(job.source, job.target, method, progress=not args.quiet, **options)
-                tally.written += 1
-            except _ERRORS as err:
-                tally.fail(job, err)
+            _video(job, run)
             continue
-        photo = _read(job, tally)
+        photo = _read(job, run)
         if photo is None:
             continue
         try:
-            new, found = faces.deidentify_photo(photo, method, **options)
-            _write(job, new, tally)
-            tally.no_face += not len(found)
+            new, found = (photo, ()) if _too_small(photo) else faces.deidentify_photo(photo, run.method, **run.options)
+            if len(found):
+                _write(job, new, run)
+            else:
+                _write_unchanged(job, photo, run)
         except _ERRORS as err:
-            tally.fail(job, err)
+            run.tally.fail(job, err)
 
 
-def _run_whole_set(jobs, method: Method, params: dict, context: dict, device, args, tally: _Tally) -> None:
+def _run_whole_set(run: _Run) -> None:
     """Align every photo, run the method once on all faces, paste each photo's faces back, write."""
+    args, method = run.args, run.method
     aligned = []
-    for job in tqdm(jobs, desc=f"{method.name}: aligning", unit="file", disable=args.quiet):
+    for job in tqdm(run.plan.jobs, desc=f"{method.name}: aligning", unit="file", disable=args.quiet):
         if job.video:
-            tally.fail(job, f"{method.name} sees all faces at once and does not run on videos")
+            run.tally.fail(job, f"{method.name} sees all faces at once and does not run on videos")
             continue
-        photo = _read(job, tally)
+        photo = _read(job, run)
         if photo is None:
             continue
         try:
-            aligned.append((job, photo, faces.align_faces(photo, args.detector, args.size, device=device)))
+            found = None if _too_small(photo) else faces.align_faces(photo, args.detector, args.size, device=run.device)
+            aligned.append((job, photo, found))
         except _ERRORS as err:
-            tally.fail(job, err)
-    if not aligned:
-        return
-    chips = torch.cat([found.chips for _, _, found in aligned])
-    try:
-        new = method(chips, **context, **params)
-    except ValueError as err:
-        raise _Abort(f"{method.name} runs once on all faces of all photos and cannot run on the {len(chips)} "
-                     f"face(s) found in {len(aligned)} photo(s), so nothing was written: {err}") from None
+            run.tally.fail(job, err)
+    parts = [found.chips for _, _, found in aligned if found is not None and len(found)]
+    if parts:  # with no face at all there is nothing to run the method on: every photo is written unchanged
+        chips = torch.cat(parts)
+        try:
+            new = method(chips, **run.context, **run.params)
+        except ValueError as err:
+            raise _Abort(f"{method.name} runs once on all faces of all photos and cannot run on the {len(chips)} "
+                         f"face(s) found in {len(aligned)} photo(s), so nothing was written: {err}") from None
     start = 0
     for job, photo, found in tqdm(aligned, desc=f"{method.name}: writing", unit="file", disable=args.quiet):
-        count, start = len(found), start + len(found)
-        if _exists(job, args, tally):
+        count = 0 if found is None else len(found)
+        start += count
+        if _exists(job, run):
             continue
         try:
-            part = new[start - count:start]
-            hidden = faces.paste_back(photo, part, found.transforms, device=device) if count else photo
-            _write(job, hidden, tally)
-            tally.no_face += not count
+            if count:
+                _write(job, faces.paste_back(photo, new[start - count:start], found.transforms, device=run.device), run)
+            else:
+                _write_unchanged(job, photo, run)
         except _ERRORS as err:
-            tally.fail(job, err)
+            run.tally.fail(job, err)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1 or 2)."""
+    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 130 or 143)."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        method = REGISTRY[args.method]
-        params = {param.name: getattr(args, param.name) for param in method.params}
-        jobs = _collect(args.inputs, args.output, args.command.error)
-        device, context = _prepare(args, method, params, args.command.error)
-    except SystemExit as stop:  # argparse: --help (0) or a bad argument (2)
-        return stop.code or 0
-    tally = _Tally()
-    run = _run_whole_set if method.whole_set else _run_each
-    try:
-        run(jobs, method, params, context, device, args, tally)
-    except _Abort as err:
-        print(f"facedid {method.name}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"facedid: interrupted; {tally.summary(method.name, args.output)}", file=sys.stderr)
-        return 130
-    print(tally.summary(method.name, args.output))
-    return 0 if not (tally.unreadable or tally.failed) else 1
+    run = None
+    with _stop_on_signals():
+        try:
+            try:
+                args = parser.parse_args(argv)
+                method = REGISTRY[args.method]
+                params = {param.name: getattr(args, param.name) for param in method.params}
+                plan = _collect(args.inputs, args.output, args.command.error)
+                device, context = _prepare(args, method, params, args.command.error)
+            except SystemExit as stop:  # argparse: --help (0) or a bad argument (2)
+                return stop.code or 0
+            tally = _Tally(method.name, args.output, skipped=plan.skipped, unreadable=plan.unreadable)
+            run = _Run(plan, method, params, context, device, args, tally)
+            (_run_whole_set if method.whole_set else _run_each)(run)
+        except _Abort as err:
+            print(f"facedid {method.name}: error: {err}", file=sys.stderr)
+            return 1
+        except _Stopped as stop:
+            name = signal.Signals(stop.signum).name
+            if run is None:
+                print(f"facedid: stopped by {name} before any file was processed", file=sys.stderr)
+            else:
+                print(f"facedid {run.method.name}: stopped by {name}: {run.left()} of {len(run.plan.jobs)} file(s) "
+                      "not processed; no partial file is left", file=sys.stderr)
+                print(run.tally.summary())
+            return 128 + stop.signum
+    print(run.tally.summary())
+    return 0 if not (run.tally.unreadable or run.tally.failed) else 1
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import dlib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from . import params as _params
 from .checks import check_images
@@ -54,15 +54,17 @@ __all__ = [
     "Detection", "AlignedFaces", "match_faces", "chips_to_uint8", "detector_names", "detector_params", "DETECTOR_PARAMS",
     "register_detector", "detect", "landmarks",
     "chip_transform", "extract_chips", "align_faces", "align_largest", "face_mask", "paste_back",
-    "photo_masks", "deidentify_photo", "deidentify_video", "read_image", "write_image",
+    "photo_masks", "deidentify_photo", "deidentify_video", "read_image", "write_image", "write_bytes",
+    "is_temporary",
 ]
 
 # ------------------------------------------------------------------------------------------------
 # photos: checks and conversions
 
 
-def _check_photo(photo, name: str = "photo"):
-    """Raise a clear TypeError/ValueError unless ``photo`` is a uint8 RGB array or a float tensor."""
+def _check_photo(photo, name: str = "photo", smallest: int = 2):
+    """Raise a clear TypeError/ValueError unless ``photo`` is a uint8 RGB array or a float tensor of at
+    least ``smallest`` x ``smallest`` pixels."""
     if isinstance(photo, np.ndarray):
         if photo.dtype != np.uint8:
             raise TypeError(f"{name} must be a uint8 numpy array (H, W, 3) RGB, got dtype {photo.dtype} "
@@ -86,8 +88,8 @@ def _check_photo(photo, name: str = "photo"):
     else:
         raise TypeError(f"{name} must be an (H, W, 3) uint8 numpy array or a (3, H, W) float tensor, "
                         f"got {type(photo).__name__}")
-    if height < 2 or width < 2:
-        raise ValueError(f"{name} is empty or smaller than 2 x 2 pixels: {height} x {width}")
+    if height < smallest or width < smallest:
+        raise ValueError(f"{name} is empty or smaller than {smallest} x {smallest} pixels: {height} x {width}")
 
 
 def _to_uint8(photo) -> np.ndarray:
@@ -122,8 +124,16 @@ def _copy(photo):
 def read_image(path) -> np.ndarray:
     """Read an image file as an ``(H, W, 3)`` uint8 RGB array.
 
-    Grayscale, palette, RGBA (alpha dropped) and CMYK files are converted to RGB; an EXIF
-    orientation tag is applied, so the photo is upright.
+    Grayscale, palette, RGBA (alpha dropped) and CMYK files are converted to RGB. High bit depths
+    are scaled, not clipped: 16-bit grayscale (Pillow modes ``I;16``, and ``I`` with values in
+    0..65535) from 0..65535, floating-point grayscale (mode ``F``) from [0, 1], and other 32-bit
+    grayscale from its own minimum..maximum (16-bit colour Pillow scales itself). An EXIF
+    orientation tag is applied, so the photo is upright. Of an animation or a multi-page file, the
+    first frame is read.
+
+    An image of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (Pillow's guard against
+    decompression bombs, 89,478,485 by default: a 48- or 64-megapixel camera photo reads) is
+    refused before it is decoded; raise that limit to read larger images.
 
     Parameters
     ----------
@@ -135,54 +145,118 @@ def read_image(path) -> np.ndarray:
 
     Raises
     ------
-    FileNotFoundError for a missing file, ValueError for a file that is not a readable image.
+    FileNotFoundError for a missing file (or one that is not a regular file), ValueError for a file
+    that is not a readable image or has more pixels than the limit.
     """
+    import warnings
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no image file at {path}")
     try:
-        with Image.open(path) as image:
-            return np.array(ImageOps.exif_transpose(image).convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"path: cannot read {path} as an image ({err})") from err
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: refused
+            with open(path, "rb") as file, Image.open(file) as image:
+                ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright photo
+                return _to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"path: cannot read {path}: it has more pixels than PIL.Image.MAX_IMAGE_PIXELS = "
+                         f"{Image.MAX_IMAGE_PIXELS:,}, Pillow's guard against decompression bombs ({err})") from None
+    except Exception as err:  # a decoder fails on a malformed file in many ways: OSError, SyntaxError, ...
+        raise ValueError(f"path: cannot read {path} as an image ({type(err).__name__}: {err})") from err
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """An opened image as an (H, W, 3) uint8 RGB array; high-bit-depth grayscale is scaled (see read_image)."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        # copied in strips: a 48-megapixel photo never exists twice in full beside Pillow's own copy
+        out = np.empty((rgb.height, rgb.width, 3), np.uint8)
+        for top in range(0, rgb.height, 256):
+            out[top:top + 256] = np.asarray(rgb.crop((0, top, rgb.width, min(rgb.height, top + 256))))
+        return out
+    values = np.array(image, dtype=np.float64)
+    values[~np.isfinite(values)] = 0
+    low, high = (0.0, 1.0) if image.mode == "F" else (0.0, 65535.0)
+    if values.size and (values.min() < low or values.max() > high):
+        low, high = values.min(), values.max()
+    gray = np.round((values - low) * 255 / max(high - low, 1e-12)).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
 
 
 def _temporary_sibling(path: Path) -> Path:
-    """A fresh hidden name in ``path``'s folder with the same suffix (writers pick formats by it)."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    """A fresh hidden name in ``path``'s folder with the same suffix (writers pick formats by it);
+    :func:`is_temporary` recognises it."""
+    return path.with_name(f".{path.stem[:40]}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def is_temporary(path) -> bool:
+    """True when ``path`` has the name of a temporary file of :func:`write_image`, :func:`write_bytes` or
+    :func:`deidentify_video` (``.NAME.<8 hex digits>.tmp.SUFFIX``): one that a killed run left behind,
+    or one being written now."""
+    import re
+
+    return re.fullmatch(r"\..*\.[0-9a-f]{8}\.tmp(\.[^.]*)?", Path(path).name, re.DOTALL) is not None
+
+
+def _write_atomically(path: Path, write: Callable) -> Path:
+    """Call ``write(file)`` on a fresh temporary sibling of ``path``, then rename it onto ``path``.
+
+    The temporary file is removed whatever happens, also when an exception (a signal handler's,
+    say) interrupts the writing.
+    """
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"path: folder {path.parent} does not exist")
+    tmp = _temporary_sibling(path)
+    try:
+        with open(tmp, "xb") as file:
+            write(file)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_image(path, image) -> Path:
     """Write a photo to ``path`` atomically; the format follows the suffix (JPEG at quality 95).
 
     The image goes to a temporary file in the same folder first and is renamed onto ``path``
-    (``os.replace``), so no partly written file ever exists under ``path``.
+    (``os.replace``), so no partly written file ever exists under ``path``. Nothing but the pixels
+    is written: no EXIF, XMP, ICC profile or text.
 
     Parameters
     ----------
     path : str or Path, with a suffix Pillow knows (``.png``, ``.jpg``, ...); its folder must exist.
-    image : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1].
+    image : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1], of 1 x 1 pixels or more.
 
     Returns
     -------
     Path written.
     """
-    _check_photo(image, "image")
+    _check_photo(image, "image", smallest=1)
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"path: unknown image format {path.suffix!r} for {path} (use .png or .jpg)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"path: folder {path.parent} does not exist")
     options = {"quality": 95} if fmt == "JPEG" else {}
-    tmp = _temporary_sibling(path)
-    try:
-        with open(tmp, "xb") as file:
-            Image.fromarray(_to_uint8(image)).save(file, format=fmt, **options)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _write_atomically(path, lambda file: Image.fromarray(_to_uint8(image)).save(file, format=fmt, **options))
+
+
+def write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, as :func:`write_image` writes a photo.
+
+    The ``facedid`` command copies a photo without a face byte for byte with it.
+
+    Parameters
+    ----------
+    path : str or Path; its folder must exist.
+    data : bytes
+
+    Returns
+    -------
+    Path written.
+    """
+    return _write_atomically(Path(path), lambda file: file.write(data))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -294,9 +368,54 @@ def detector_params(detector: str) -> list[Param]:
     return DETECTOR_PARAMS[detector]
 
 
+#: Photos whose longer side exceeds this are searched in overlapping tiles of this side (a detector's
+#: memory grows with the pixels it sees, four times per upsampling: dlib's HOG needs 2.8 GB on a
+#: 48-megapixel photo at its default upsampling).
+DETECT_TILE = 1536
+
+
+def _duplicate(a: Detection, b: Detection) -> bool:
+    """Two boxes of one face: they overlap by more than half of the smaller one."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w > 0 and h > 0 and w * h > 0.5 * min(a.area, b.area)
+
+
+def _tiled(image: np.ndarray, run: Callable) -> list[Detection]:
+    """``run`` on overlapping tiles of :data:`DETECT_TILE` pixels and on a copy shrunk to one tile.
+
+    The tiles overlap by a quarter of their side, so every face up to that size lies whole in one
+    of them; larger faces are found on the shrunk copy (a face of ``DETECT_TILE / 4`` pixels is
+    still ``DETECT_TILE**2 / (4 * longer side)`` pixels there). Boxes of the same face are merged,
+    the best score kept.
+    """
+    height, width = image.shape[:2]
+    step = DETECT_TILE * 3 // 4
+    found = []
+    def starts(side: int) -> list[int]:
+        return [*range(0, max(side - DETECT_TILE, 0), step), max(side - DETECT_TILE, 0)]
+
+    for y0 in starts(height):
+        for x0 in starts(width):
+            tile = np.ascontiguousarray(image[y0:y0 + DETECT_TILE, x0:x0 + DETECT_TILE])
+            found += [Detection(d.x0 + x0, d.y0 + y0, d.x1 + x0, d.y1 + y0, d.score) for d in run(tile)]
+    factor = DETECT_TILE / max(height, width)
+    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
+                       interpolation=cv2.INTER_AREA)
+    found += [Detection(d.x0 / factor, d.y0 / factor, d.x1 / factor, d.y1 / factor, d.score) for d in run(small)]
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if not any(_duplicate(d, k) for k in kept):
+            kept.append(d)
+    return kept
+
+
 def _run_detector(image: np.ndarray, detector: str, given: dict) -> list[Detection]:
     kwargs = _params.resolve(detector_params(detector), given, f"detector {detector!r}")
-    found = _DETECTORS[detector](image, **kwargs)
+    if max(image.shape[:2]) > DETECT_TILE:
+        found = _tiled(image, lambda part: _DETECTORS[detector](part, **kwargs))
+    else:
+        found = _DETECTORS[detector](image, **kwargs)
     return sorted(found, key=lambda d: -d.score)
 
 
@@ -485,12 +604,39 @@ def _inside(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray
     return (x >= 0) & (y >= 0) & (x < width - 1) & (y < height - 1)
 
 
+#: Photos up to this many pixels are resampled whole; larger ones window by window (memory).
+WHOLE_PHOTO_PIXELS = 4_000_000
+
+
+def _photo_size(photo) -> tuple[int, int]:
+    return tuple(photo.shape[:2]) if isinstance(photo, np.ndarray) else tuple(photo.shape[1:])
+
+
+def _crop(photo, x0: int, x1: int, y0: int, y1: int, device) -> torch.Tensor:
+    """The photo's window ``[y0:y1, x0:x1]`` as a (3, h, w) float tensor (the rest is never copied)."""
+    part = photo[y0:y1, x0:x1] if isinstance(photo, np.ndarray) else photo[:, y0:y1, x0:x1]
+    return _to_tensor(part, device)
+
+
+def _pyramid_levels(height: int, width: int, wanted: int) -> int:
+    """How many halvings of a photo of this size the pyramid makes (it stops below 8 pixels)."""
+    levels = 0
+    while levels < wanted and min(height, width) >= 8:
+        height, width, levels = (height + 1) // 2, (width + 1) // 2, levels + 1
+    return levels
+
+
 def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tensor:
     """Warp a photo into face chips, bilinear, like ``dlib.extract_image_chip``.
 
     Chip pixels whose bilinear neighbourhood leaves the photo are 0 (black), as in dlib. Where a
     chip is more than 2x smaller than its face, it is sampled from a level of a binomial image
     pyramid (dlib does the same with its own pyramid), which avoids aliasing.
+
+    On a photo of more than :data:`WHOLE_PHOTO_PIXELS` pixels only the window that each chip covers
+    (with a margin for the filters, aligned to the pyramid's grid) is converted to floats, so a
+    48-megapixel photo costs no more memory than its faces; the chips equal those from the whole
+    photo's pyramid up to float rounding of the sampling coordinates (below 1e-4).
 
     Parameters
     ----------
@@ -508,9 +654,9 @@ def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tens
     if not isinstance(size, (int, np.integer)) or size < 2:
         raise ValueError(f"size must be an int >= 2, got {size!r}")
     device = resolve_device(device, photo if isinstance(photo, torch.Tensor) else None)
-    image = _to_tensor(photo, device)
-    height, width = image.shape[1:]
-    chips = torch.zeros(len(transforms), 3, size, size, device=device, dtype=image.dtype)
+    dtype = photo.dtype if isinstance(photo, torch.Tensor) and photo.dtype == torch.float64 else torch.float32
+    height, width = _photo_size(photo)
+    chips = torch.zeros(len(transforms), 3, size, size, device=device, dtype=dtype)
     if not len(transforms):
         return chips
     grid = np.arange(size, dtype=np.float64)
@@ -519,14 +665,20 @@ def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tens
     # photo pixels per chip pixel; dlib goes down its pyramid while the chip stays 2x smaller
     scale = 1 / np.sqrt(np.abs(np.linalg.det(transforms[:, :, :2])))
     halvings = np.maximum(0, np.ceil(np.log2(scale)) - 1).astype(int)
-    levels = [image]
-    while len(levels) <= halvings.max() and min(levels[-1].shape[1:]) >= 8:
-        levels.append(pyramid_down(levels[-1][None])[0])
-    halvings = np.minimum(halvings, len(levels) - 1)
-    for n, level in enumerate(levels):
-        chosen = np.flatnonzero(halvings == n)
-        if len(chosen):
-            chips[torch.from_numpy(chosen)] = _sample(level, x[chosen] / 2**n, y[chosen] / 2**n)
+    halvings = np.minimum(halvings, _pyramid_levels(height, width, int(halvings.max())))
+    whole = height * width <= WHOLE_PHOTO_PIXELS
+    for i, n in enumerate(halvings):
+        step, margin = 2**n, 2 + 4 * 2**n  # the binomial filter reaches 2 pixels per level
+        x0 = 0 if whole else max(0, int(np.floor(x[i].min())) - margin) // step * step
+        y0 = 0 if whole else max(0, int(np.floor(y[i].min())) - margin) // step * step
+        x1 = width if whole else min(width, int(np.ceil(x[i].max())) + margin + 1)
+        y1 = height if whole else min(height, int(np.ceil(y[i].max())) + margin + 1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue  # the chip lies outside the photo: black
+        level = _crop(photo, x0, x1, y0, y1, device).to(dtype)
+        for _ in range(n):
+            level = pyramid_down(level[None])[0]
+        chips[i] = _sample(level, (x[i:i + 1] - x0) / step, (y[i:i + 1] - y0) / step)[0]
     return chips * inside[:, None]
 
 
@@ -675,28 +827,36 @@ def paste_back(photo, chips: torch.Tensor, transforms, padding: float = 0.4, fea
         raise ValueError(f"chips must be square, one per transform: got chips {tuple(chips.shape)} "
                          f"and {len(transforms)} transforms")
     device = resolve_device(device, chips)
-    image = _to_tensor(photo, device)
-    height, width = image.shape[1:]
+    dtype = photo.dtype if isinstance(photo, torch.Tensor) and photo.dtype == torch.float64 else torch.float32
+    height, width = _photo_size(photo)
     size = chips.shape[-1]
-    mask = face_mask(size, padding, feather, device).to(image.dtype)
+    mask = face_mask(size, padding, feather, device).to(dtype)
     grid = np.arange(size, dtype=np.float64)
     x, y = _apply(_invert(transforms), grid[None, :], grid[:, None])
-    inside = torch.from_numpy(_inside(x, y, height, width)).to(device, image.dtype)
-    out = image.clone()
-    touched = torch.zeros(height, width, dtype=torch.bool, device=device)
-    for chip, transform, valid in zip(chips.to(device, image.dtype), transforms, inside):
-        window = _chip_coordinates(transform, size, height, width)
-        if window is None:
-            continue
-        (x0, x1, y0, y1), (u, v) = window
-        stack = torch.cat([chip * valid, mask[None], valid[None]])
-        sampled = _sample(stack, u, v)[0]
-        weight = torch.where(sampled[4] > 0, sampled[3], torch.zeros_like(sampled[3]))
-        colour = (sampled[:3] / sampled[4].clamp_min(1e-12)).clamp(0, 1)
-        region = out[:, y0:y1, x0:x1]
-        out[:, y0:y1, x0:x1] = torch.where(weight > 0, region + weight * (colour - region), region)
-        touched[y0:y1, x0:x1] |= weight > 0
-    return _write_into(photo, out, touched)
+    inside = torch.from_numpy(_inside(x, y, height, width)).to(device, dtype)
+    windows = [_chip_coordinates(transform, size, height, width) for transform in transforms]
+    result = _copy(photo)
+    # Only the windows the chips cover are worked on, in floats; overlapping windows are blended in
+    # one buffer (later chips over earlier ones), so the photo is rounded once, as if done whole.
+    for group in _overlapping(windows):
+        x0 = min(windows[i][0][0] for i in group)
+        x1 = max(windows[i][0][1] for i in group)
+        y0 = min(windows[i][0][2] for i in group)
+        y1 = max(windows[i][0][3] for i in group)
+        out = _crop(photo, x0, x1, y0, y1, device).to(dtype, copy=True)  # a tensor photo is never changed
+        touched = torch.zeros(y1 - y0, x1 - x0, dtype=torch.bool, device=device)
+        for i in group:
+            (a0, a1, b0, b1), (u, v) = windows[i]
+            stack = torch.cat([chips[i].to(device, dtype) * inside[i], mask[None], inside[i][None]])
+            sampled = _sample(stack, u, v)[0]
+            weight = torch.where(sampled[4] > 0, sampled[3], torch.zeros_like(sampled[3]))
+            colour = (sampled[:3] / sampled[4].clamp_min(1e-12)).clamp(0, 1)
+            region = out[:, b0 - y0:b1 - y0, a0 - x0:a1 - x0]
+            out[:, b0 - y0:b1 - y0, a0 - x0:a1 - x0] = torch.where(weight > 0, region + weight * (colour - region),
+                                                                   region)
+            touched[b0 - y0:b1 - y0, a0 - x0:a1 - x0] |= weight > 0
+        _write_into(result, out, touched, x0, y0)
+    return result
 
 
 def photo_masks(photo, transforms, size: int = 192, padding: float = 0.4, feather: float = 0.15,
@@ -748,16 +908,35 @@ def _chip_coordinates(transform: np.ndarray, size: int, height: int, width: int)
     return (x0, x1, y0, y1), (u, v)
 
 
-def _write_into(photo, out: torch.Tensor, touched: torch.Tensor):
-    """A copy of ``photo`` with the ``touched`` pixels taken from ``out`` (3, H, W) in [0, 1]."""
-    result = _copy(photo)
-    if isinstance(photo, np.ndarray):
+def _overlapping(windows: list) -> list[list[int]]:
+    """The indices of the non-empty windows, grouped where their rectangles overlap (each group in order)."""
+    groups = [([i], list(w[0])) for i, w in enumerate(windows) if w is not None]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                (ia, (ax0, ax1, ay0, ay1)), (ib, (bx0, bx1, by0, by1)) = groups[a], groups[b]
+                if ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1:
+                    groups[a] = (sorted(ia + ib), [min(ax0, bx0), max(ax1, bx1), min(ay0, by0), max(ay1, by1)])
+                    del groups[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [members for members, _ in groups]
+
+
+def _write_into(result, out: torch.Tensor, touched: torch.Tensor, x0: int, y0: int) -> None:
+    """Write the ``touched`` pixels of ``out`` (3, h, w) in [0, 1] into ``result`` at ``(x0, y0)``, in place."""
+    h, w = touched.shape
+    if isinstance(result, np.ndarray):
         where = touched.cpu().numpy()
-        result[where] = (out[:, touched] * 255).round().clamp(0, 255).to(torch.uint8).T.cpu().numpy()
+        values = (out[:, touched] * 255).round().clamp(0, 255).to(torch.uint8)
+        result[y0:y0 + h, x0:x0 + w][where] = values.T.cpu().numpy()
     else:
-        where = touched.to(photo.device)
-        result[:, where] = out[:, touched].to(photo.device, photo.dtype)
-    return result
+        where = touched.to(result.device)
+        result[:, y0:y0 + h, x0:x0 + w][:, where] = out[:, touched].to(result.device, result.dtype)
 
 
 def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int = 192,
@@ -822,7 +1001,14 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     Returns
     -------
     The number of frames written.
+
+    Warns
+    -----
+    UserWarning when fewer frames could be read than the container declares (a truncated or
+    damaged file): the output holds the frames that could be read.
     """
+    import warnings
+
     from tqdm.auto import tqdm
 
     src, dst = Path(src_path), Path(dst_path)
@@ -842,7 +1028,8 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         if not capture.isOpened():
             raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)  # 0 or less where the container does not say
+        total = int(declared) if declared > 0 and math.isfinite(declared) else None
         with tqdm(total=total, desc=f"de-identifying {src.name}", unit="frame", disable=not progress) as bar:
             while True:
                 ok, frame = capture.read()
@@ -869,4 +1056,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         if writer is not None:
             writer.release()
         tmp.unlink(missing_ok=True)
+    if total and frames < total:
+        warnings.warn(f"src_path: {src} declares {total} frames but only {frames} could be read (a truncated or "
+                      f"damaged file): {dst} holds those {frames}", stacklevel=2)
     return frames
