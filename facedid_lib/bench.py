@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods} [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A (also with chapter 7's
@@ -22,12 +22,23 @@ The table's ``fooled`` column is the share of faces the attack's output fools.
 default parameters on 192-pixel chips (the eigenface methods on a face space of the chips
 themselves), torchvision's Gaussian blur beside ours, and photos per second of the whole
 pipeline (detect, align, de-identify, paste back) on the wild photos.
+
+``memory`` measures the peak memory (maximum resident set size) and the time of the ``facedid``
+command on one camera-sized photo of 12 and one of 48 megapixels (a wild photo of the data folder
+enlarged onto a grey canvas, its face a third of the width, saved as JPEG), each in a fresh
+process under ``/usr/bin/time -v``, as a user would run it: read, detect (HOG, in tiles on large
+photos), align, pixelate, paste back, write. ``--batch`` and ``--repeat`` are not used.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -177,6 +188,46 @@ def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     return table
 
 
+def _camera_photo(path: Path, width: int, height: int) -> None:
+    """A ``width x height`` JPEG: the data folder's first wild photo, a third of the width, on grey."""
+    from PIL import Image
+
+    name, photo = next(iter(data.wild_photos(limit=1).items()))
+    face = Image.fromarray(photo)
+    face = face.resize((width // 3, round(face.height * (width // 3) / face.width)), Image.LANCZOS)
+    canvas = Image.new("RGB", (width, height), (120, 130, 140))
+    canvas.paste(face, (width // 3, height // 6))
+    canvas.save(path, quality=90)
+
+
+def memory(batch: int = 0, repeat: int = 0, device=None, sizes=((4000, 3000), (8000, 6000))) -> pd.DataFrame:
+    """Peak memory and time of ``facedid pixelate`` on one photo per size, each in a fresh process."""
+    timer = Path("/usr/bin/time")
+    if not timer.is_file():
+        raise RuntimeError("the memory benchmark needs GNU time at /usr/bin/time (Debian: apt install time)")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for width, height in sizes:
+            photo = Path(folder) / f"photo-{width}x{height}.jpg"
+            _camera_photo(photo, width, height)
+            command = [str(timer), "-v", sys.executable, "-m", "facedid_lib.cli", "pixelate", str(photo),
+                       "-o", str(Path(folder) / "out"), "--overwrite", "-q"]
+            if device:
+                command += ["--device", str(device)]
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise RuntimeError(f"facedid failed on {photo.name}: {run.stderr[-500:]}")
+            peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+            clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", run.stderr).group(1)
+            seconds = sum(float(part) * 60**k for k, part in enumerate(reversed(clock.split(":"))))
+            megapixels = width * height / 1e6
+            rows.append({"photo": f"{width} x {height}", "megapixels": megapixels, "peak MB": peak / 1024,
+                         "seconds": seconds, "s per megapixel": seconds / megapixels})
+    table = pd.DataFrame(rows).set_index("photo")
+    table.attrs.update(batch=1, device=str(config.resolve_device(device)), threads=torch.get_num_threads())
+    return table
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -184,14 +235,14 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models", "attacks", "methods"])
+    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
-    suite = {"models": models, "attacks": attacks, "methods": methods}[args.suite]
+    suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory}[args.suite]
     table = suite(args.batch, args.repeat, device=args.device)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
     print(table.round(2 if args.suite == "attacks" else 1).to_string())
@@ -207,9 +258,12 @@ def main(argv=None) -> None:
             for ours, theirs in pairs:
                 if (model, ours) in speed.index:
                     print(f"{model}: {ours} / {theirs} speed: {speed[model, ours] / speed[model, theirs]:.2f}x")
-    else:
+    elif args.suite == "methods":
         speed = table["speed"]
         print(f"blur, ours / torchvision speed: {speed['blur'] / speed['blur (torchvision)']:.2f}x")
+    else:
+        per = table["s per megapixel"]
+        print(f"time per megapixel, largest / smallest photo: {per.iloc[-1] / per.iloc[0]:.2f}x")
 
 
 if __name__ == "__main__":

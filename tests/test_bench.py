@@ -64,3 +64,18 @@ def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folde
     assert (table["speed"] > 0).all()
     bench.main(["methods", "--batch", "4", "--repeat", "1", "--device", "cpu"])
     assert "blur, ours / torchvision speed" in capsys.readouterr().out
+
+
+def test_memory_benchmark_runs_the_command_under_gnu_time(monkeypatch, data_folder, tmp_path, capsys):
+    from pathlib import Path
+
+    import pytest
+
+    if not Path("/usr/bin/time").is_file():
+        pytest.skip("GNU time is not installed")
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    table = bench.memory(sizes=((640, 480), (1280, 960)), device="cpu")
+    assert list(table.index) == ["640 x 480", "1280 x 960"]
+    assert (table["peak MB"] > 100).all() and (table["seconds"] > 0).all()
+    assert table["megapixels"].tolist() == [0.3072, 1.2288]
