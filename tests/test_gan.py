@@ -195,3 +195,24 @@ def test_stage_one_against_celeba_labels(data_folder):
     table = gm.attribute_accuracy(faces, data_folder)
     assert list(table.index) == list(gm.ATTRIBUTES) and bool((table["n"] == 243).all())
     assert isinstance(table, pd.DataFrame) and bool((table["balanced accuracy"] > 0.6).all())
+
+
+def test_gan_is_trained_once_on_other_people(monkeypatch, tmp_path, data_folder):
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setattr(gen, "recipe", lambda: gen.GANRecipe(size=16, width=4, epochs=1, critic_epochs=1))
+    # stage I and the landmarks of a thousand faces take a minute: plausible stand-ins here
+    monkeypatch.setattr(gen, "_described", lambda faces, seed, source, progress=False: {
+        "attributes": torch.arange(len(faces))[:, None].repeat(1, 4) % 2 == 0,
+        "points": torch.from_numpy(_template(len(faces), 192))})
+    from facedid_lib.models import recognizers
+
+    first = gen.gan(progress=False, device="cpu")
+    *_, test = recognizers.paper_splits(16)
+    assert not set(first.identities) & set(test.identities.tolist())
+    assert first.n_identities == len(first.identities) and len(first.attributes) == len(first.train)
+    assert len(first.history.val_score) == 1 and 0 <= first.target_rate <= 1
+    monkeypatch.setattr(gen, "fit", lambda *a, **k: pytest.fail("trained again"))
+    second = gen.gan(progress=False, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(first.generator.state_dict().values(),
+                                                 second.generator.state_dict().values()))

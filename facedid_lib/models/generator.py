@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from .. import cache, config, data
 from ..checks import check_images
 from ..evaluate import resize
-from ..train import History, Task, fit, fit_classifier, predict_logits
+from ..train import History, Task, fit, fit_classifier
 
 __all__ = ["POSE_POINTS", "inner_mask", "landmark_map", "ConditionalInpainter", "Discriminator",
            "AdversarialTraining", "GANRecipe", "recipe", "TrainedGAN", "gan", "generator_inputs"]
@@ -460,13 +460,3 @@ def gan(seed: int = 0, device=None, progress: bool = True, source=None) -> Train
     generator = pair["generator"].to(device).eval()
     return TrainedGAN(generator, critic, History(**history), History(**critic_history), train, val, identities,
                       inputs[0][4].bool(), index[0], r, info["target_rate"])
-
-
-@torch.no_grad()
-def critic_accuracy(trained: TrainedGAN) -> float:
-    """The critic's accuracy on the generator's validation faces (it knows their identities)."""
-    position = {ident: k for k, ident in enumerate(trained.identities)}
-    truth = torch.tensor([position[i] for i in trained.val.identities.tolist()])
-    device = config.module_device(trained.critic, torch.device("cpu"))
-    predicted = predict_logits(trained.critic, trained.val.images, device=device).argmax(1).cpu()
-    return float((predicted == truth).float().mean())
