@@ -679,6 +679,20 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
                    identities=identities, files=list(entry["files"]), class_names=class_names)
 
 
+def at_size(faces: FaceSet, size: int, seed: int = 0, source=None) -> torch.Tensor:
+    """The images of ``faces`` as chips of another ``size``, in the same order, from the same folder.
+
+    Measures that need large chips (dlib's landmarks work on 192 pixels) take them for faces a
+    network sees small; ``seed`` and ``source`` as given to :func:`load_faces` for ``faces``.
+    """
+    chips = load_faces(source, size=size, seed=seed, progress=False)
+    where = {f: i for i, f in enumerate(chips.files)}
+    missing = [f for f in faces.files if f not in where]
+    if missing:
+        raise ValueError(f"faces holds {len(missing)} file(s) the folder does not, e.g. {missing[0]}")
+    return chips.images[[where[f] for f in faces.files]]
+
+
 def on_colab() -> bool:
     """True inside Google Colab, where ``source=None`` means LFW, downloaded on first use."""
     return "google.colab" in sys.modules

@@ -154,9 +154,7 @@ def attribute_groups(faces, order: str, seed: int = 0, source=None) -> list:
         n = len(faces.files)
         entry = cache.load(path, check=lambda e: cache.mismatch(e, {"mood": (n,), "mouth": (n,)}))
         if entry is None:
-            chips = data.load_faces(source, size=192, seed=seed, progress=False)
-            where = {f: i for i, f in enumerate(chips.files)}
-            big = chips.images[[where[f] for f in faces.files]]
+            big = data.at_size(faces, 192, seed, source)
             entry = {"mood": expression.smiling(big).long().cpu(), "mouth": expression.mouth_open(big).long().cpu()}
             cache.save(entry, path)
         values.update(entry)

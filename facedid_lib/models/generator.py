@@ -391,9 +391,7 @@ def _described(faces: data.FaceSet, seed: int, source, progress: bool = False) -
     n = len(faces.files)
     entry = cache.load(path, check=lambda e: cache.mismatch(e, {"attributes": (n, None), "points": (n, 68, 2)}))
     if entry is None:
-        chips = data.load_faces(source, size=192, seed=seed, progress=False)
-        where = {f: i for i, f in enumerate(chips.files)}
-        big = chips.images[[where[f] for f in faces.files]]
+        big = data.at_size(faces, 192, seed, source)
         parts = [big[i:i + 128] for i in range(0, len(big), 128)]
         points = [landmarks68(part) for part in tqdm(parts, desc="landmarks and attributes", disable=not progress)]
         entry = {"attributes": torch.cat([predict_attributes(part, p).cpu() for part, p in zip(parts, points)]),
