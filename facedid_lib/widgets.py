@@ -447,25 +447,18 @@ def gan_view(gan, images, labels, recognizer, target: int, t: float, eps: float,
     """
     from .methods import gan as gan_methods
     from .models import generator as gen
-    from .models.expression import landmarks68
 
     unknown = sorted(set(switches) - set(gan_methods.ATTRIBUTES))
     if unknown:
         raise ValueError(f"no attribute {', '.join(unknown)}; attributes: {', '.join(gan_methods.ATTRIBUTES)}")
-    n = min(len(images), 4)
-    images, labels = images[:n], labels[:n].cpu()
-    true = gan_methods.predict_attributes(images).cpu()
-    selection = gan_methods.ppas(true, gan_methods.closeness(gan.attributes, gan.identity), t, eps, seed)
-    released = selection.released.clone()
-    for k, name in enumerate(gan_methods.ATTRIBUTES):
-        choice = switches.get(name, "PPAS")
+    for name, choice in switches.items():
         if choice not in ATTRIBUTE_SWITCH:
             raise ValueError(f"{name} must be one of {ATTRIBUTE_SWITCH}, got {choice!r}")
-        if choice != "PPAS":
-            released[:, k] = choice == "yes"
-    targets = gan_methods._targets(n, gan.n_identities, target, seed)
-    points = landmarks68(images)
-    new = gan_methods.generate(images, gan, targets, released, points)
+    n = min(len(images), 4)
+    images, labels = images[:n], labels[:n].cpu()
+    result = gan_methods.anonymize(images, gan, t, eps, target, seed,
+                                   force={name: c == "yes" for name, c in switches.items() if c != "PPAS"})
+    new, released, targets, points = result.images, result.selection.released, result.targets, result.points
     x, mask, landmarks = gen.generator_inputs(images, gan.generator.size, points)
     shown_input = (x * (1 - mask)).clamp(0, 1)
     shown_input = torch.maximum(shown_input, landmarks.expand_as(shown_input))

@@ -238,24 +238,34 @@ def ciagan(images: torch.Tensor, gan, target: int = -1, seed: int = 0) -> torch.
 
 @dataclass
 class Anonymized:
-    """AnonymousNet's stages on a batch: the generated faces, stage II's :class:`Selection`, the targets."""
+    """AnonymousNet's stages on a batch: the generated faces, stage II's :class:`Selection`, the
+    targets, and the chips' 68 landmarks (``(N, 68, 2)``, chip pixels)."""
 
     images: torch.Tensor
     selection: Selection
     targets: torch.Tensor
+    points: "numpy.ndarray"
 
 
 def anonymize(images: torch.Tensor, gan, t: float = 0.3, eps: float = 0.1, target: int = -1,
-              seed: int = 0) -> Anonymized:
-    """AnonymousNet's stages I to III on chips: predict, select (PPAS with ``t`` and ``ε``), generate."""
+              seed: int = 0, force: dict | None = None) -> Anonymized:
+    """AnonymousNet's stages I to III on chips: predict, select (PPAS with ``t`` and ``ε``), generate.
+
+    ``force``: attribute name -> bool, released as given whatever stage II chose (the explorer's
+    switches); ``selection.released`` shows what the generator was given.
+    """
     from ..models.expression import landmarks68
 
     check_images(images)
     points = landmarks68(images)
     true = predict_attributes(images, points).cpu()
     selection = ppas(true, closeness(gan.attributes, gan.identity), t, eps, seed)
+    for name, value in (force or {}).items():
+        if name not in ATTRIBUTES:
+            raise ValueError(f"no attribute {name}; attributes: {', '.join(ATTRIBUTES)}")
+        selection.released[:, ATTRIBUTES.index(name)] = bool(value)
     targets = _targets(len(images), gan.n_identities, target, seed)
-    return Anonymized(generate(images, gan, targets, selection.released, points), selection, targets)
+    return Anonymized(generate(images, gan, targets, selection.released, points), selection, targets, points)
 
 
 @register("anonymousnet", "gan",
