@@ -9,7 +9,7 @@ on one batch of real face chips, all in one run so the numbers compare. Best of 
 ``attacks`` measures images per second of our I-FGSM and P-FGVM against torchattacks' BIM (the
 same update as I-FGSM) on the same model, batch and number of steps: Model A on its input and
 the dlib descriptor port (Model B's backbone with a head) on 192-pixel chips. Then the minimal
-attacks of :mod:`facedid_lib.methods.minimal` against torchattacks on the same model and batch,
+attacks of :mod:`facedid_lib.attacks.minimal` against torchattacks on the same model and batch,
 the labels being the model's own predictions (every face must be moved): DeepFool (at most
 ``steps`` iterations, overshoot 0.02) against torchattacks' DeepFool, C&W (``steps`` Adam
 iterations, c = 1, one round: ``search_steps=1``, as torchattacks' CW has no search over c)
@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import config, data
+from facedid_lib.core import config
+from facedid_lib.data import facesets as data
 
 
 def _best_time(fn, repeat: int) -> float:
@@ -67,11 +68,11 @@ def _forward_backward(model, images):
 def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     """Images per second of Model A (plain and with chapter 7's m-SVDD layer in place of its last
     layer), the dlib port and dlib, forward and forward + backward."""
-    from .models.dlib_resnet import load_resnet, to_dlib_chip
-    from .models.recognizers import ModelA, recipe_a
-    from .models.blackbox import _recognizer
-    from .models.dlib_resnet import default_path
-    from .models import svdd
+    from facedid_lib.recognize.dlib_resnet import load_resnet, to_dlib_chip
+    from facedid_lib.recognize.recognizers import ModelA, recipe_a
+    from facedid_lib.recognize.blackbox import _recognizer
+    from facedid_lib.recognize.dlib_resnet import default_path
+    from facedid_lib.defences import svdd
 
     device = config.resolve_device(device)
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
@@ -112,8 +113,8 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
     """
     import torchattacks
 
-    from .methods import adversarial, minimal
-    from .models.recognizers import DescriptorHead, ModelA, ModelB, Resized, recipe_a
+    from facedid_lib.attacks import adversarial, minimal
+    from facedid_lib.recognize.recognizers import DescriptorHead, ModelA, ModelB, Resized, recipe_a
 
     device = config.resolve_device(device)
     if minimal_models is None:
@@ -157,9 +158,9 @@ def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     """Images per second of every registered method, torchvision's blur, and the photo pipeline."""
     import torchvision.transforms.functional as TF
 
-    from . import faces as face_tools
-    from . import methods as registry
-    from .methods.reconstruction import FaceSpace
+    from facedid_lib import faces as face_tools
+    from facedid_lib import methods as registry
+    from facedid_lib.methods.reconstruction import FaceSpace
 
     device = config.resolve_device(device)
     config.seed_everything(0)

@@ -41,7 +41,7 @@ choose an output folder outside the inputs.
 
 A photo without a detected face (one under 2 x 2 pixels has none) is written unchanged: its bytes
 are copied when it is a JPEG, PNG or WebP file that holds one image and nothing else (see
-:func:`facedid_lib.metadata.resave_reason`); otherwise its pixels are re-saved (a JPEG at quality
+:func:`facedid_lib.io.metadata.resave_reason`); otherwise its pixels are re-saved (a JPEG at quality
 95), and stderr says so. Either way no output carries metadata: EXIF (with any GPS position), XMP,
 IPTC, ICC profiles, comments and text chunks are never copied. A video that yields fewer frames
 than its container declares (a truncated file) is written with the frames read, and a warning.
@@ -75,9 +75,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import config, faces, metadata
-from .methods import PROVIDERS, REGISTRY, Method, provide
-from .params import Param
+from facedid_lib.core import config
+from facedid_lib import faces
+from facedid_lib.io import metadata
+from facedid_lib.methods import PROVIDERS, REGISTRY, Method, provide
+from facedid_lib.core.params import Param
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -153,7 +155,7 @@ def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
     if method.needs:
         group.add_argument("--faces", type=Path, metavar="DIR",
                            help=f"training faces for its {' and '.join(method.needs)}: a face folder as "
-                                "facedid_lib.data.load_faces reads it (default: FACEDID_DATA)")
+                                "facedid_lib.data.facesets.load_faces reads it (default: FACEDID_DATA)")
 
 
 def _plain(text: str) -> str:
@@ -475,7 +477,7 @@ def _context(args, method: Method, params: dict, device: torch.device, error) ->
         return {}
     if args.faces is None and config.data_dir() is None:
         error(f"{args.method} needs training faces for its {' and '.join(method.needs)}: pass --faces DIR "
-              "(a face folder as facedid_lib.data.load_faces reads it) or set FACEDID_DATA")
+              "(a face folder as facedid_lib.data.facesets.load_faces reads it) or set FACEDID_DATA")
     if not args.quiet:
         tqdm.write(f"making the {' and '.join(method.needs)} of {args.method} from the faces of "
                    f"{args.faces or config.data_dir()}", file=sys.stderr)

@@ -44,11 +44,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from . import params as _params
-from .checks import check_images
-from .config import resolve_device
-from .params import Param
-from .resample import pyramid_down
+from facedid_lib.core import params as _params
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.config import resolve_device
+from facedid_lib.core.params import Param
+from facedid_lib.core.resample import pyramid_down
 
 __all__ = [
     "Detection", "AlignedFaces", "match_faces", "chips_to_uint8", "detector_names", "detector_params", "DETECTOR_PARAMS",
@@ -336,20 +336,20 @@ def register_detector(name: str, fn: Callable, params: Sequence[Param] = ()) -> 
     ----------
     name : the detector's name, e.g. ``"mmod"``.
     fn : ``fn(image, **params) -> list[Detection]`` on an (H, W, 3) uint8 RGB array.
-    params : its :class:`~facedid_lib.params.Param` declarations (defaults, ranges, meaning).
+    params : its :class:`~facedid_lib.core.params.Param` declarations (defaults, ranges, meaning).
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     if not all(isinstance(p, Param) for p in params):
-        raise TypeError("params must be a sequence of facedid_lib.params.Param")
+        raise TypeError("params must be a sequence of facedid_lib.core.params.Param")
     _DETECTORS[name] = fn
     DETECTOR_PARAMS[name] = list(params)
 
 
 #: Detectors that live in their own module, registered when first asked for by name.
-_LAZY_DETECTORS = {"mmod": "facedid_lib.models.mmod", "yunet": "facedid_lib.models.yunet"}
+_LAZY_DETECTORS = {"mmod": "facedid_lib.detect.mmod", "yunet": "facedid_lib.detect.yunet"}
 
 
 def detector_names() -> tuple[str, ...]:

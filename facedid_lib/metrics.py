@@ -43,8 +43,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checks import check_images
-from .config import resolve_device
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.config import resolve_device
 
 __all__ = [
     "accuracy", "misclassification_rate", "deid_rate", "REJECT", "outcomes", "targeted_success_rate", "l2_norm", "mse",

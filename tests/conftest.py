@@ -32,7 +32,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def faceset(data_folder, tmp_path_factory):
     """10 identities of the offline data at 192 px: 6 gallery and 4 held-out photos of each."""
-    from facedid_lib import data
+    from facedid_lib.data import facesets as data
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEDID_CACHE", str(tmp_path_factory.mktemp("cache")))

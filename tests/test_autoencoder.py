@@ -3,7 +3,7 @@ import torch
 
 from facedid_lib import methods
 from facedid_lib.methods import autoencoder as ae_methods
-from facedid_lib.models import autoencoder as ae
+from facedid_lib.nets import autoencoder as ae
 
 
 def test_autoencoder_shapes_and_sizes():

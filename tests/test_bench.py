@@ -15,7 +15,7 @@ def test_models_benchmark_runs_and_reports_all_three(monkeypatch, data_folder, t
 
 
 def test_attacks_benchmark_compares_ours_with_torchattacks(monkeypatch, data_folder, tmp_path, capsys):
-    from facedid_lib.methods import minimal
+    from facedid_lib.attacks import minimal
 
     pytest.importorskip("torchattacks")
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
@@ -46,7 +46,7 @@ def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folde
     import torch
 
     from facedid_lib import methods
-    from facedid_lib.models import autoencoder, generator, san
+    from facedid_lib.nets import autoencoder, generator, san
 
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))

@@ -1,6 +1,6 @@
 import torch
 
-from facedid_lib import cache
+from facedid_lib.core import cache
 
 
 def test_key_is_stable_and_sensitive():

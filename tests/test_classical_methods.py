@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from facedid_lib import evaluate, methods
-from facedid_lib.data import FaceSet
+from facedid_lib.data.facesets import FaceSet
 from facedid_lib.faces import _TEMPLATE5
 from facedid_lib.methods import classical, ksame, reconstruction
 

@@ -19,7 +19,7 @@ import pytest
 
 from facedid_lib import cli, faces
 from facedid_lib.methods import REGISTRY, Method
-from facedid_lib.params import Param
+from facedid_lib.core.params import Param
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -313,7 +313,7 @@ def test_eigenface_with_faces_folder(photos, tmp_path, capsys, monkeypatch, smal
 
 
 def test_trained_autoencoder_is_a_sub_command(photos, tmp_path, capsys, monkeypatch, data_folder):
-    from facedid_lib.models import autoencoder
+    from facedid_lib.nets import autoencoder
 
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(autoencoder, "recipe", lambda: autoencoder.AERecipe(size=16, code=8, width=4, epochs=1,
@@ -389,7 +389,7 @@ def test_generator_is_a_sub_command(photos, tmp_path, capsys, monkeypatch, data_
 
     import torch
 
-    from facedid_lib.models import generator
+    from facedid_lib.nets import generator
 
     def small_gan(**kwargs):
         torch.manual_seed(0)

@@ -28,7 +28,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 from test_cli import FAST, check_deidentified, images, originals, photos, run, snapshot  # noqa: F401
 
-from facedid_lib import cli, faces, metadata
+from facedid_lib import cli, faces
+from facedid_lib.io import metadata
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

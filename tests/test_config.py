@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facedid_lib import config
+from facedid_lib.core import config
 
 
 def test_profile_from_environment(monkeypatch):

@@ -1,4 +1,4 @@
-"""Tests of facedid_lib.data: the offline folder, CelebA's and LFW's layouts, selection, cache, splits.
+"""Tests of facedid_lib.data.facesets: the offline folder, CelebA's and LFW's layouts, selection, cache, splits.
 
 The offline folder comes from FACEDID_DATA (default ../shared/data/celeba_subset). CelebA and LFW
 are built in temporary folders from a few offline chips (CelebA's 178 x 218 aligned photos,
@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facedid_lib import data
+from facedid_lib.data import facesets as data
 
 @pytest.fixture(scope="session")
 def offline_root(data_folder) -> Path:

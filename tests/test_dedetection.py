@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facedid_lib import data, faces
-from facedid_lib.methods import dedetection
+from facedid_lib.data import facesets as data
+from facedid_lib import faces
+from facedid_lib.attacks import dedetection
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_hide_faces_is_the_pgd_loop_on_the_score_map(photo, one_thread):
     """HideFaces (the Attack hooks) takes the same steps as the loop written out, bit for bit."""
     import torch
 
-    from facedid_lib.models import mmod
+    from facedid_lib.detect import mmod
 
     eps, alpha, margin, steps = 8 / 255, 2 / 255, 0.5, 4
     regions = dedetection.face_regions(photo, faces.detect(photo, "mmod"))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from facedid_lib import data, faces
-from facedid_lib.models import dlib_format
-from facedid_lib.models.dlib_format import MMOD_KINDS, read_network
-from facedid_lib.models.dlib_resnet import (RESNET_KINDS, DlibResNet, add_prev, embed, load_resnet,
-                                            to_dlib_chip)
+from facedid_lib.data import facesets as data
+from facedid_lib import faces
+from facedid_lib.weights import dlib_format
+from facedid_lib.weights.dlib_format import MMOD_KINDS, read_network
+from facedid_lib.recognize.dlib_resnet import RESNET_KINDS, DlibResNet, add_prev, embed, load_resnet, to_dlib_chip
 
 RESNET_FILE = face_recognition_models.face_recognition_model_location()
 MMOD_FILE = face_recognition_models.cnn_face_detector_model_location()

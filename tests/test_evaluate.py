@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from facedid_lib import evaluate
-from facedid_lib.data import FaceSet
+from facedid_lib.data.facesets import FaceSet
 from facedid_lib.methods.classical import gaussian_blur
+from facedid_lib.viz import figures
+from facedid_lib import recognize
 
 
 def colour_faces():
@@ -48,9 +50,9 @@ def test_sweep_gives_a_row_per_value_and_blur_lowers_ssim():
 
 def test_classifier_resizes_and_errors():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
-    predict = evaluate.classifier(model, image_size=8)
+    predict = recognize.classifier(model, image_size=8)
     assert predict(torch.rand(5, 3, 32, 32)).shape == (5,)
-    assert evaluate.resize(torch.rand(1, 3, 8, 8), 8).shape == (1, 3, 8, 8)
+    assert ops.resize(torch.rand(1, 3, 8, 8), 8).shape == (1, 3, 8, 8)
     with pytest.raises(ValueError, match="empty"):
         evaluate.evaluate(evaluate.identity, colour_faces().subset([]), {"c": nearest_colour})
     with pytest.raises(ValueError, match="recognizer"):
@@ -61,7 +63,7 @@ def test_classifier_resizes_and_errors():
 
 def test_perturbation_figure():
     faces = colour_faces()
-    fig = evaluate.perturbation_figure(faces.images, gaussian_blur(faces.images, 2.0), n=4)
+    fig = figures.perturbation_figure(faces.images, gaussian_blur(faces.images, 2.0), n=4)
     assert len(fig.axes) == 12
 
 
@@ -70,7 +72,7 @@ def test_classifier_of_a_model_without_parameters_runs_where_the_images_are():
         def forward(self, x):
             return -torch.cdist(x.mean((2, 3)), torch.eye(3))
 
-    predict = evaluate.classifier(Colour())
+    predict = recognize.classifier(Colour())
     assert predict(torch.ones(2, 3, 4, 4) * torch.tensor([1.0, 0, 0])[:, None, None]).tolist() == [0, 0]
 
 
@@ -88,12 +90,12 @@ def test_measure_gives_the_row_of_evaluate_for_precomputed_faces():
 
 
 def test_dlib_recognizers_cache_their_gallery(data_folder, tmp_path, monkeypatch):
-    from facedid_lib import data
-    from facedid_lib.models import blackbox, gallery
+    from facedid_lib.data import facesets as data
+    from facedid_lib.recognize import blackbox, gallery
 
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
     faces = data.load_faces(data_folder, n_identities=3, per_identity=2, size=160, progress=False)
-    first = evaluate.dlib_recognizers(faces)
+    first = recognize.dlib_recognizers(faces)
     assert len(list(tmp_path.glob("dlib-gallery-*.pt"))) == 1
 
     def fail(*args, **kwargs):
@@ -101,11 +103,11 @@ def test_dlib_recognizers_cache_their_gallery(data_folder, tmp_path, monkeypatch
 
     monkeypatch.setattr(blackbox.DlibBlackBox, "descriptors", fail)
     monkeypatch.setattr(gallery.Gallery, "embed", fail)
-    again = evaluate.dlib_recognizers(faces)
+    again = recognize.dlib_recognizers(faces)
     monkeypatch.undo()
     for name in ("dlib gallery", "dlib black box"):
         assert torch.equal(first[name](faces.images), again[name](faces.images)), name
-        assert isinstance(first[name], evaluate.Recognizer) and first[name].n_classes == 3, name
+        assert isinstance(first[name], recognize.Recognizer) and first[name].n_classes == 3, name
     assert torch.equal(first["dlib black box"](faces.images), faces.labels)
     # the black box's scores: minus the distance to each class's nearest photo, argmax = predict
     box = first["dlib black box"].score.__self__
@@ -126,7 +128,7 @@ def test_attack_table_measures_each_attack_on_its_model_and_every_recognizer():
     faces, net = colour_faces(), ColourNet()
     parameters = {("net", "I-FGSM"): {"alpha": 0.05, "eps": 0.6, "steps": 20},
                   ("net", "P-FGVM"): {"alpha": 3000.0, "lam": 1e-4, "steps": 40}}
-    recognizers = {"net": evaluate.classifier(net), "colour": nearest_colour}
+    recognizers = {"net": recognize.classifier(net), "colour": nearest_colour}
     results = evaluate.attack_table({"net": net}, parameters, faces, recognizers, progress=False, device="cpu")
     table = results.table
     assert list(table.index) == list(parameters)
@@ -144,7 +146,7 @@ def test_attack_table_measures_each_attack_on_its_model_and_every_recognizer():
 
 def test_improvement_reproduces_the_papers_percentages():
     """Our definitions recompute Table 3's lower part from its upper part (to its rounding)."""
-    from facedid_lib import published
+    from facedid_lib.data import published
 
     ours = evaluate.improvement(published.pfgvm_table3())
     paper = published.pfgvm_improvement()
@@ -171,14 +173,14 @@ def test_beside_interleaves_two_tables():
 
 
 def _old_classifier(model, image_size=None, batch_size=64):
-    """evaluate.classifier as it was before recognizers had scores: the labels must not change."""
-    from facedid_lib.config import module_device
+    """recognize.classifier as it was before recognizers had scores: the labels must not change."""
+    from facedid_lib.core.config import module_device
 
     @torch.no_grad()
     def predict(images):
         model.eval()
         device = module_device(model, images.device)
-        return torch.cat([model(evaluate.resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
+        return torch.cat([model(ops.resize(images[i:i + batch_size].to(device), image_size)).argmax(1).cpu()
                           for i in range(0, len(images), batch_size)])
 
     return predict
@@ -186,15 +188,15 @@ def _old_classifier(model, image_size=None, batch_size=64):
 
 def test_recognizer_gives_the_old_labels_and_its_scores_on_colour_faces():
     faces = colour_faces()
-    recognize = evaluate.classifier(ColourNet(), batch_size=5)
-    assert isinstance(recognize, evaluate.Recognizer) and evaluate.has_scores(recognize)
+    recognize = recognize.classifier(ColourNet(), batch_size=5)
+    assert isinstance(recognize, recognize.Recognizer) and recognize.has_scores(recognize)
     labels, scores = recognize.labels_and_scores(faces.images)
     assert torch.equal(labels, _old_classifier(ColourNet(), batch_size=5)(faces.images))
     assert torch.equal(recognize(faces.images), labels) and torch.equal(scores.argmax(1), labels)
     torch.testing.assert_close(recognize.scores(faces.images), ColourNet()(faces.images))
     assert scores.device.type == "cpu" and labels.dtype == torch.int64 and recognize.n_classes == 3
     assert repr(recognize) == "Recognizer('ColourNet', n_classes=3)"
-    assert not evaluate.has_scores(nearest_colour)
+    assert not recognize.has_scores(nearest_colour)
 
 
 def test_recognizer_ties_take_the_first_class_as_argmax_did():
@@ -204,7 +206,7 @@ def test_recognizer_ties_take_the_first_class_as_argmax_did():
             return torch.stack([m - 1, m, m], dim=1)
 
     images = torch.rand(7, 3, 8, 8)
-    recognize = evaluate.classifier(Tied(), batch_size=3, name="tied")
+    recognize = recognize.classifier(Tied(), batch_size=3, name="tied")
     assert recognize(images).tolist() == [1] * 7 == _old_classifier(Tied(), batch_size=3)(images).tolist()
     from facedid_lib import metrics
 
@@ -214,38 +216,38 @@ def test_recognizer_ties_take_the_first_class_as_argmax_did():
 
 def test_recognizer_checks_its_scores():
     with pytest.raises(TypeError, match="callable"):
-        evaluate.Recognizer(None)
+        recognize.Recognizer(None)
     with pytest.raises(ValueError, match="batch_size"):
-        evaluate.Recognizer(nearest_colour, batch_size=0)
+        recognize.Recognizer(nearest_colour, batch_size=0)
     with pytest.raises(ValueError, match="float scores"):
-        evaluate.Recognizer(nearest_colour, "labels only")(colour_faces().images)  # labels are no scores
+        recognize.Recognizer(nearest_colour, "labels only")(colour_faces().images)  # labels are no scores
     with pytest.raises(ValueError, match="n_classes=4"):
-        evaluate.Recognizer(ColourNet(), n_classes=4)(colour_faces().images)
+        recognize.Recognizer(ColourNet(), n_classes=4)(colour_faces().images)
 
 
 @pytest.fixture(scope="module")
 def real_models():
     """Model A and Model B of the course's architectures, seeded (untrained: the labels only have
     to stay the same)."""
-    from facedid_lib.models.recognizers import DescriptorHead, ModelA, ModelB
+    from facedid_lib.recognize.recognizers import DescriptorHead, ModelA, ModelB
 
     torch.manual_seed(0)
     return ModelA(10, image_size=64).eval(), ModelB(DescriptorHead(10)).eval()
 
 
 def test_recognizer_labels_equal_the_old_predict_on_real_faces(faceset, real_models):
-    from facedid_lib.models.gallery import Gallery
+    from facedid_lib.recognize.gallery import Gallery
 
     train, test = faceset
     model_a, model_b = real_models
     images = test.images[::2]  # 20 faces of 10 people
     for model, size in ((model_a, 64), (model_b, None)):
-        recognize = evaluate.classifier(model, size, batch_size=8)
+        recognize = recognize.classifier(model, size, batch_size=8)
         labels, scores = recognize.labels_and_scores(images)
         assert torch.equal(labels, _old_classifier(model, size, batch_size=8)(images))
         assert scores.shape == (len(images), 10) and torch.equal(scores.argmax(1), labels)
     gallery = Gallery(model_b.embed, train.images[::2], train.labels[::2], n_classes=10, progress=False)
-    recognize = evaluate.classifier(gallery, name="gallery")
+    recognize = recognize.classifier(gallery, name="gallery")
     labels, scores = recognize.labels_and_scores(images)
     assert torch.equal(labels, gallery.predict(images)) and recognize.n_classes == 10
     assert (scores <= 0).all() and torch.equal(labels, _old_classifier(gallery)(images))
@@ -253,7 +255,7 @@ def test_recognizer_labels_equal_the_old_predict_on_real_faces(faceset, real_mod
 
 def _box_without_dlib(gallery_descriptors, gallery_labels, queries, n_classes=None):
     """A DlibBlackBox whose descriptors are given (no dlib call), to test its logits exactly."""
-    from facedid_lib.models.blackbox import DlibBlackBox
+    from facedid_lib.recognize.blackbox import DlibBlackBox
 
     box = DlibBlackBox(torch.rand(len(gallery_labels), 3, 8, 8), torch.tensor(gallery_labels), progress=False,
                        descriptors=np.asarray(gallery_descriptors, float), n_classes=n_classes)
@@ -277,14 +279,14 @@ def test_black_box_logits_are_minus_the_nearest_photo_distance_and_agree_with_pr
     assert twins.predict(torch.rand(1, 3, 8, 8)).tolist() == [1]
     tied = twins.logits(torch.rand(1, 3, 8, 8))
     assert tied.argmax(1).tolist() == [1] and float(tied[0, 0]) == pytest.approx(float(tied[0, 1]), abs=1e-12)
-    recognize = evaluate.Recognizer(twins.logits, "twins", n_classes=3, batch_size=None)
+    recognize = recognize.Recognizer(twins.logits, "twins", n_classes=3, batch_size=None)
     assert recognize(torch.rand(1, 3, 8, 8)).tolist() == [1]
 
 
 def test_rank_profile_gives_one_row_per_method():
     faces = colour_faces()
     swap = faces.images[:, [2, 0, 1]]
-    recognize = evaluate.classifier(ColourNet())
+    recognize = recognize.classifier(ColourNet())
     profile = evaluate.rank_profile({"clean": faces.images, "swapped": swap}, faces.labels, recognize)
     assert list(profile.index) == ["clean", "swapped"] and list(profile.columns) == [1, 2, 3, "max P"]
     assert profile.loc["clean", 1] == 1.0 and profile.loc["clean", "max P"] == 1.0
@@ -303,7 +305,7 @@ def test_measure_with_ranks_adds_the_rank_columns_and_changes_nothing_else():
 
     faces = colour_faces()
     swap = lambda x: x[:, [2, 0, 1]]  # noqa: E731
-    recognizers = {"net": evaluate.classifier(ColourNet()), "colour": nearest_colour}
+    recognizers = {"net": recognize.classifier(ColourNet()), "colour": nearest_colour}
     plain = evaluate.measure(faces, swap(faces.images), recognizers, batch_size=5)
     ranked = evaluate.measure(faces, swap(faces.images), recognizers, batch_size=5, ranks=True)
     assert list(ranked)[:len(plain)] == list(plain) and {k: ranked[k] for k in plain} == plain
@@ -317,7 +319,7 @@ def test_measure_with_ranks_adds_the_rank_columns_and_changes_nothing_else():
 
 
 def test_mygdalis_table_as_the_lecture_prints_it():
-    from facedid_lib import published
+    from facedid_lib.data import published
 
     table = published.mygdalis_attacks()
     assert list(table.index) == ["L-BFGS", "DeepFool", "C&W", "1-A^3", "5-A^3", "9-A^3"]
@@ -359,8 +361,8 @@ def test_defended_wraps_a_recognizer_keeps_its_scores_and_measure_counts_its_rej
 
     faces = colour_faces()
     net = lambda x: -torch.cdist(x.mean((2, 3)), torch.tensor([[0.2, 0.5, 0.8], [0.8, 0.2, 0.5], [0.5, 0.8, 0.2]]))  # noqa: E731
-    base = evaluate.Recognizer(net, "colour")
-    guarded = evaluate.Defended(base, lambda x: x[:, 2].mean((1, 2)) > 0.7)  # rejects the bluest identity (0)
+    base = recognize.Recognizer(net, "colour")
+    guarded = recognize.Defended(base, lambda x: x[:, 2].mean((1, 2)) > 0.7)  # rejects the bluest identity (0)
     labels, scores = guarded.labels_and_scores(faces.images)
     assert torch.equal(scores, base.scores(faces.images)) and guarded.n_classes == 3 and guarded.rejects
     assert (labels[:4] == metrics.REJECT).all() and torch.equal(labels[4:], faces.labels[4:])
@@ -368,6 +370,6 @@ def test_defended_wraps_a_recognizer_keeps_its_scores_and_measure_counts_its_rej
     assert row["rejected colour"] == pytest.approx(4 / 12) and row["MR colour"] == 0.0
     assert row["P(rank 2) colour"] == 0.0  # the ranks come from the scores, rejected or not
     with pytest.raises(TypeError, match="Recognizer"):
-        evaluate.Defended(nearest_colour, lambda x: x)
+        recognize.Defended(nearest_colour, lambda x: x)
     with pytest.raises(ValueError, match="bool"):
-        evaluate.Defended(base, lambda x: x.mean((1, 2, 3)))(faces.images)
+        recognize.Defended(base, lambda x: x.mean((1, 2, 3)))(faces.images)

@@ -1,4 +1,4 @@
-"""Tests of facedid_lib.models.expression: dlib's 68 landmarks, mouth open and smiling.
+"""Tests of facedid_lib.attributes.expression: dlib's 68 landmarks, mouth open and smiling.
 
 - shapes, dtypes and devices; clear errors for bad input;
 - the landmarks of a mirrored chip mirror the chip's; chips of another size give the same landmarks;
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from facedid_lib import config
-from facedid_lib.models import expression as E
+from facedid_lib.core import config
+from facedid_lib.attributes import expression as E
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from facedid_lib import data, faces
+from facedid_lib.data import facesets as data
+from facedid_lib import faces
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facedid_lib.models.blackbox import DlibBlackBox
-from facedid_lib.models.dlib_resnet import embed
-from facedid_lib.models.gallery import Gallery
+from facedid_lib.recognize.blackbox import DlibBlackBox
+from facedid_lib.recognize.dlib_resnet import embed
+from facedid_lib.recognize.gallery import Gallery
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from facedid_lib import evaluate, methods, metrics, train, widgets
+from facedid_lib import evaluate, methods, metrics
+from facedid_lib.core import train
+from facedid_lib.viz import widgets
 from facedid_lib.methods import gan as gm
-from facedid_lib.models import generator as gen
+from facedid_lib.nets import generator as gen
+from facedid_lib import recognize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -162,7 +165,7 @@ def test_ssim_weights():
 
 def test_retrieval_table_and_compare_columns():
     scores = torch.tensor([[3.0, 2, 1, 0], [0, 1, 2, 3]])
-    rec = evaluate.Recognizer(lambda images: scores[: len(images)], name="fake")
+    rec = recognize.Recognizer(lambda images: scores[: len(images)], name="fake")
     labels = torch.tensor([1, 1])
     table = evaluate.retrieval_table({"a": torch.rand(2, 3, 8, 8)}, labels, {"fake": rec, "plain": lambda x: x}, k=2)
     assert list(table.columns) == ["top-2 fake"] and table.loc["a", "top-2 fake"] == 0.5
@@ -174,7 +177,7 @@ def test_retrieval_table_and_compare_columns():
 def test_attribute_agreement_and_view_use_stage_one(monkeypatch):
     fake = _fake_gan(size=16)
     monkeypatch.setattr(gm, "predict_attributes", lambda chips, points=None: torch.zeros(len(chips), 4, dtype=torch.bool))
-    monkeypatch.setattr("facedid_lib.models.expression.landmarks68", lambda chips: _template(len(chips), chips.shape[-1]))
+    monkeypatch.setattr("facedid_lib.attributes.expression.landmarks68", lambda chips: _template(len(chips), chips.shape[-1]))
     chips = torch.rand(3, 3, 32, 32)
     anonymized = gm.anonymize(chips, fake, t=1.0, eps=0.0)
     assert not anonymized.selection.released.any()
@@ -189,7 +192,7 @@ def test_attribute_agreement_and_view_use_stage_one(monkeypatch):
 
 
 def test_stage_one_against_celeba_labels(data_folder):
-    from facedid_lib import data
+    from facedid_lib.data import facesets as data
 
     faces = data.load_faces(data_folder, size=192, progress=False)
     table = gm.attribute_accuracy(faces, data_folder)
@@ -205,7 +208,7 @@ def test_gan_is_trained_once_on_other_people(monkeypatch, tmp_path, data_folder)
     monkeypatch.setattr(gen, "_described", lambda faces, seed, source, progress=False: {
         "attributes": torch.arange(len(faces))[:, None].repeat(1, 4) % 2 == 0,
         "points": torch.from_numpy(_template(len(faces), 192))})
-    from facedid_lib.models import recognizers
+    from facedid_lib.recognize import recognizers
 
     first = gen.gan(progress=False, device="cpu")
     *_, test = recognizers.paper_splits(16)

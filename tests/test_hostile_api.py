@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from facedid_lib import cache, cli, data, methods
-from facedid_lib.checks import check_images
-from facedid_lib.params import Param
+from facedid_lib.core import cache
+from facedid_lib import cli, methods
+from facedid_lib.data import facesets as data
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.params import Param
 
 SIZE = 16
 

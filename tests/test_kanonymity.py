@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from facedid_lib import metrics
-from facedid_lib.methods import adversarial
-from facedid_lib.methods.kanonymity import KAnonymity, designated_ranks, rank_loss
+from facedid_lib.attacks import adversarial
+from facedid_lib.attacks.kanonymity import KAnonymity, designated_ranks, rank_loss
 
 
 def linear_model(n_classes=12, size=16, seed=0):
@@ -80,7 +80,7 @@ def test_k_anonymity_over_a_set_and_its_errors():
 def test_rank_view_and_explorer():
     import matplotlib.pyplot as plt
 
-    from facedid_lib import widgets
+    from facedid_lib.viz import widgets
 
     model = linear_model()
     x = torch.rand(4, 3, 16, 16)

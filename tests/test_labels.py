@@ -1,4 +1,4 @@
-"""Tests of facedid_lib.labels: genders (identities.csv) and CelebA's attributes (attributes.csv)."""
+"""Tests of facedid_lib.data.labels: genders (identities.csv) and CelebA's attributes (attributes.csv)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from facedid_lib import config, labels
-from facedid_lib.data import FaceSet
-from facedid_lib.models.attributes import GENDER_LABELS
+from facedid_lib.core import config
+from facedid_lib.data import labels
+from facedid_lib.data.facesets import FaceSet
+from facedid_lib.attributes.gender_age import GENDER_LABELS
 
 
 @pytest.fixture(scope="module")

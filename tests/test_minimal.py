@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib import data
-from facedid_lib.methods import adversarial, minimal
-from facedid_lib.models.recognizers import ModelA
+from facedid_lib.data import facesets as data
+from facedid_lib.attacks import adversarial, minimal
+from facedid_lib.recognize.recognizers import ModelA
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of facedid_lib.models.mmod: dlib's MMOD CNN face detector ported to PyTorch.
+"""Tests of facedid_lib.detect.mmod: dlib's MMOD CNN face detector ported to PyTorch.
 
 The reference is dlib itself, ``dlib.cnn_face_detection_model_v1(path)(image, upsample)``, on a
 few wild photos of the offline data folder downscaled to at most 480 pixels (dlib's detector is
@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from facedid_lib import faces
-from facedid_lib.models import mmod
+from facedid_lib.detect import mmod
 
 CONFIDENCE_TOLERANCE = 1e-2
 

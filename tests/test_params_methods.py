@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from facedid_lib import methods
-from facedid_lib.checks import check_images
+from facedid_lib.core.checks import check_images
 from facedid_lib.methods.classical import gaussian_blur, gaussian_kernel1d
-from facedid_lib.params import Param, resolve
+from facedid_lib.core.params import Param, resolve
 
 
 def test_param_validation():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from facedid_lib import train
-from facedid_lib.models import recognizers
+from facedid_lib.core import train
+from facedid_lib.recognize import recognizers
 
 
 def test_model_a_follows_table_1():

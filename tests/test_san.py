@@ -1,5 +1,5 @@
-"""Tests of the semi-adversarial network (facedid_lib.models.san, facedid_lib.methods.san) and of the
-unseen gender CNN (facedid_lib.models.gender_cnn).
+"""Tests of the semi-adversarial network (facedid_lib.nets.san, facedid_lib.methods.san) and of the
+unseen gender CNN (facedid_lib.attributes.gender_cnn).
 
 The trainings run on tiny recipes (16-pixel faces, one epoch, one photo per identity for the
 semi-adversarial stage) in a temporary cache: they test the plumbing, not the quality.
@@ -14,9 +14,9 @@ import torch
 
 from facedid_lib import methods
 from facedid_lib.methods import san as san_method
-from facedid_lib.models import gender_cnn
-from facedid_lib.models import san
-from facedid_lib.evaluate import resize
+from facedid_lib.attributes import gender_cnn
+from facedid_lib.nets import san
+from facedid_lib.core.ops import resize
 
 SAN_RECIPE, GENDER_RECIPE = san.san_recipe, gender_cnn.gender_recipe  # before the fixture patches them
 TINY_SAN = san.SANRecipe(size=16, code=16, width=4, pretrain_epochs=1, epochs=1, patience=1, per_identity=1,
@@ -160,7 +160,7 @@ def test_training_runs_both_stages_and_is_cached(tiny, monkeypatch):
     assert trained.weights == {"w_gender": san.W_GENDER, "w_match": san.W_MATCH, "w_pixel": san.W_PIXEL}
     assert set(trained.seconds) == {"pretrain", "semi-adversarial"}
     # the prototypes are the gender means of every training face
-    from facedid_lib import labels
+    from facedid_lib.data import labels
 
     protos = san.prototypes(trained.train.images, labels.genders(trained.train))
     assert torch.allclose(trained.model.proto_female, protos["female"], atol=1e-6)

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from facedid_lib import data, evaluate, faces
-from facedid_lib.models import opencv_zoo, sface, yunet
+from facedid_lib.data import facesets as data
+from facedid_lib import evaluate, faces
+from facedid_lib.weights import opencv_zoo
+from facedid_lib.recognize import sface
+from facedid_lib.detect import yunet
+from facedid_lib import detect
+from facedid_lib import recognize
 
 
 def test_models_come_from_the_installed_package():
@@ -88,7 +93,7 @@ def test_verifier_threshold_and_roc(faceset):
     assert rates["TAR"] >= 0.8 and rates["FAR"] <= 0.1, rates
     stricter = verifier.rates(sface.embed(test.images), test.labels, threshold=sface.OPENCV_THRESHOLD)
     assert stricter["FAR"] <= rates["FAR"] and stricter["TAR"] <= rates["TAR"]  # 0.363 > our threshold
-    from facedid_lib import plotting
+    from facedid_lib.viz import plotting
 
     fig = plotting.roc_figure(verifier.roc, verifier.threshold, title="SFace")
     assert len(fig.axes[0].lines) == 2
@@ -99,11 +104,11 @@ def test_verifier_threshold_and_roc(faceset):
 def test_course_recognizers_include_sface(faceset, tmp_path, monkeypatch):
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
     train, test = faceset
-    first = evaluate.sface_recognizer(train)
+    first = recognize.sface_recognizer(train)
     assert len(list(tmp_path.glob("sface-gallery-*.pt"))) == 1
-    again = evaluate.sface_recognizer(train)  # from the cache
+    again = recognize.sface_recognizer(train)  # from the cache
     torch.testing.assert_close(again.embeddings, first.embeddings)
-    predicted = evaluate.classifier(again)(test.images[:8])
+    predicted = recognize.classifier(again)(test.images[:8])
     assert predicted.shape == (8,) and predicted.dtype == torch.int64
 
 
@@ -147,9 +152,9 @@ def test_yunet_is_a_registered_detector(data_folder):
 
 
 def test_yunet_on_chips(faceset):
-    detected = evaluate.yunet_detector()(faceset[1].images[:8])
+    detected = detect.yunet_detector()(faceset[1].images[:8])
     assert detected.dtype == torch.bool and bool(detected.all())
-    assert not bool(evaluate.yunet_detector()(torch.zeros(2, 3, 192, 192)).any())
+    assert not bool(detect.yunet_detector()(torch.zeros(2, 3, 192, 192)).any())
 
 
 def test_yunet_checks_its_input():

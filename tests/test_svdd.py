@@ -7,9 +7,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from facedid_lib import data, evaluate, metrics
-from facedid_lib.methods import adaptive, adversarial
-from facedid_lib.models import svdd
+from facedid_lib.data import facesets as data
+from facedid_lib import evaluate, metrics
+from facedid_lib.attacks import adaptive, adversarial
+from facedid_lib.defences import svdd
+from facedid_lib import recognize
 
 
 def _clusters(n_classes=4, per_class=12, dim=8, seed=0, spread=4.0):
@@ -129,7 +131,7 @@ def _toy_defence():
 def test_recognizer_is_a_defended_recognizer():
     defence, images, labels = _toy_defence()
     recognize = defence.recognizer(1.0)
-    assert isinstance(recognize, evaluate.Defended) and recognize.rejects
+    assert isinstance(recognize, recognize.Defended) and recognize.rejects
     assert torch.equal(recognize(images), defence.classify(images, a=1.0))
     noise = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
     assert torch.equal(recognize(noise) == metrics.REJECT, defence.rejects(noise, a=1.0))
@@ -142,7 +144,7 @@ def test_recognizer_is_a_defended_recognizer():
 def test_clean_table_adds_up():
     defence, images, labels = _toy_defence()
     faces = data.FaceSet(images, labels, labels.clone(), [f"{i}.jpg" for i in range(len(labels))])
-    table = evaluate.clean_table({"plain": evaluate.classifier(defence.network), "a=0.9": defence.recognizer(0.9)},
+    table = evaluate.clean_table({"plain": recognize.classifier(defence.network), "a=0.9": defence.recognizer(0.9)},
                                  faces)
     assert (table[["accuracy", "false rejects", "errors"]].sum(axis=1) - 100).abs().max() < 1e-9
     assert table.loc["plain", "false rejects"] == 0
@@ -209,7 +211,7 @@ def test_adaptive_cw_success_means_accepted():
 def test_defence_explorer_reapplies_the_rule():
     import matplotlib.pyplot as plt
 
-    from facedid_lib import widgets
+    from facedid_lib.viz import widgets
 
     defence, images, labels = _toy_defence()
     noise = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(3))

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from facedid_lib import cache, train
+from facedid_lib.core import cache, train
 
 
 class Regression(train.Task):

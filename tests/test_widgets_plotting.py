@@ -7,8 +7,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from facedid_lib import plotting, widgets  # noqa: E402
-from facedid_lib.params import Param  # noqa: E402
+from facedid_lib.viz import plotting, widgets  # noqa: E402
+from facedid_lib.core.params import Param  # noqa: E402
 
 
 def test_explorer_builds_controls_and_redraws_through_the_callback():
@@ -77,7 +77,7 @@ def test_rank_probability_figure_draws_a_line_per_method_and_the_1_over_k_lines(
 
 
 def test_detector_explorer_drives_the_real_detectors(data_folder):
-    from facedid_lib import data
+    from facedid_lib.data import facesets as data
 
     photos = data.wild_photos(data_folder / "wild", limit=16)
     photos = {name: photos[name] for name in ("027779.jpg", "000988.jpg")}
@@ -131,7 +131,7 @@ def test_attack_explorer_runs_the_chosen_attack_with_its_own_parameters():
 
 
 def test_dedetection_view_shows_every_detector_before_and_after(data_folder):
-    from facedid_lib import data
+    from facedid_lib.data import facesets as data
 
     photos = {"058405.jpg": data.wild_photos(data_folder / "wild")["058405.jpg"]}
     ex = widgets.dedetection_explorer(photos)

@@ -1,7 +1,7 @@
 """De-identification methods, one module per lecture family, one registry for all.
 
 A method is a callable ``method(images, **params) -> images`` on ``N x 3 x H x W`` float tensors in
-[0, 1]; :func:`register` records it with its :class:`~facedid_lib.params.Param` declarations, so
+[0, 1]; :func:`register` records it with its :class:`~facedid_lib.core.params.Param` declarations, so
 widgets, the command line and the evaluation harness can find and drive it by name.
 
 Some methods need more than parameters: a model fitted or trained on training faces (``needs``,
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import params as _params
-from ..checks import check_images
-from ..params import Param
+from facedid_lib.core import params as _params
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.params import Param
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Provider:
     """A prerequisite of some methods, and how to make it from a folder of training faces.
 
     ``build(faces, size, device, progress, params)`` returns the object: ``faces`` is a face folder
-    as :func:`facedid_lib.data.load_faces` reads it (None: ``FACEDID_DATA``), ``size`` the chip size
+    as :func:`facedid_lib.data.facesets.load_faces` reads it (None: ``FACEDID_DATA``), ``size`` the chip size
     the method will see, ``params`` the method's resolved parameters. ``help`` says what it is.
     """
 
@@ -124,5 +124,4 @@ def get(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(REGISTRY))}") from None
 
 
-from . import autoencoder, classical, gan, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)
-from . import adaptive, kanonymity, minimal  # noqa: E402,F401  (register their attacks in adversarial.ATTACKS)
+from facedid_lib.methods import autoencoder, classical, gan, ksame, reconstruction, san  # noqa: E402,F401  (register their methods)

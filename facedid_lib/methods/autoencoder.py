@@ -1,7 +1,7 @@
 """Autoencoder face de-identification (lecture, section 3): reconstruction and attribute shifts.
 
 **Plain reconstruction.** ``x' = D(E(x))`` with the autoencoder of
-:mod:`facedid_lib.models.autoencoder`; the reconstruction loses what the code cannot hold, and the
+:mod:`facedid_lib.nets.autoencoder`; the reconstruction loses what the code cannot hold, and the
 lecture's claim is that this loss alone lowers identification. The **shrunken code** goes further:
 ``x' = D(z̄ + (1 - s)(E(x) - z̄))``, with ``z̄`` the mean code of the training faces; ``s = 0`` is
 the plain reconstruction, ``s = 1`` the same average face for everybody.
@@ -23,7 +23,7 @@ value of the attribute (the person's own faces included), ``U_i`` every face of 
 (``x_i`` included); ``P_i Z`` is computed as a group mean, which is the same product without the
 ``N x N`` matrix; the attributes are gender (CelebA's, per identity), mood (smiling) and mouth
 (open or closed), the last two measured from dlib's 68 landmarks
-(:mod:`facedid_lib.models.expression`). We have no ethnicity model, so the lecture's orders with
+(:mod:`facedid_lib.attributes.expression`). We have no ethnicity model, so the lecture's orders with
 "Ethn" become orders of gender, mood and mouth.
 """
 
@@ -35,11 +35,11 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from .. import cache, config
-from ..models import autoencoder as ae
-from ..params import Param
-from ..train import History, Task, fit
-from . import provider, register
+from facedid_lib.core import cache, config
+from facedid_lib.nets import autoencoder as ae
+from facedid_lib.core.params import Param
+from facedid_lib.core.train import History, Task, fit
+from facedid_lib.methods import provider, register
 
 #: The attributes an encoder can be taught to keep, in the names of the shift orders.
 ATTRIBUTES = ("gender", "mood", "mouth")
@@ -138,12 +138,12 @@ class CodeRegression(Task):
 def attribute_groups(faces, order: str, seed: int = 0, source=None) -> list:
     """The attribute values of ``faces`` for the shift ``order`` (``"gender+mood"``...): one (N,) tensor each.
 
-    Gender is CelebA's per identity (:func:`facedid_lib.labels.genders`); mood (smiling) and mouth
+    Gender is CelebA's per identity (:func:`facedid_lib.data.labels.genders`); mood (smiling) and mouth
     (open) are measured on the 192-pixel chips of the same files by
-    :mod:`facedid_lib.models.expression` and cached.
+    :mod:`facedid_lib.attributes.expression` and cached.
     """
-    from .. import data, labels
-    from ..models import expression
+    from facedid_lib.data import facesets as data, labels
+    from facedid_lib.attributes import expression
 
     names = check_order(order)
     values = {}

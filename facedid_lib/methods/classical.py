@@ -12,8 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..params import Param
-from . import register
+from facedid_lib.core.params import Param
+from facedid_lib.methods import register
 
 
 def gaussian_kernel1d(sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -99,7 +99,7 @@ def region_mask(size: int, region: str, padding: float = 0.4, device=None) -> to
     :func:`facedid_lib.faces.face_mask` with a hard edge; "eyes" is a bar over both eyes and
     eyebrows (``_EYE_BAR``).
     """
-    from ..faces import face_mask
+    from facedid_lib.faces import face_mask
 
     if region == "face":
         return face_mask(size, padding, feather=0.0, device=device)

@@ -2,7 +2,7 @@
 
 **Identity-conditioned generation** (CIAGAN, Maximov, Elezi and Leal-Taixé, CVPR 2020): the inner
 face is masked out and a generator fills it for a *target identity*, guided by the pose landmarks:
-``x_p = G(x ⊙ (1 - m), l, t) ⊙ m + x ⊙ (1 - m)`` (:mod:`facedid_lib.models.generator`). The
+``x_p = G(x ⊙ (1 - m), l, t) ⊙ m + x ⊙ (1 - m)`` (:mod:`facedid_lib.nets.generator`). The
 registered method ``"ciagan"`` keeps the source face's own stage-I attributes in the condition and
 draws the target identity at random (or takes the one given).
 
@@ -39,12 +39,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import config
-from ..checks import check_images
-from ..evaluate import resize
-from ..params import Param
-from . import get, provider, register
-from .classical import gaussian_blur
+from facedid_lib.core import config
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.ops import resize
+from facedid_lib.core.params import Param
+from facedid_lib.methods import get, provider, register
+from facedid_lib.methods.classical import gaussian_blur
 
 #: Stage I's attributes, named as CelebA's columns (``attributes.csv``).
 ATTRIBUTES = ("Male", "Young", "Smiling", "Mouth_Slightly_Open")
@@ -58,10 +58,10 @@ def predict_attributes(chips: torch.Tensor, points=None) -> torch.Tensor:
 
     Male: the gender network's argmax; Young: the age network's expected age below
     :data:`YOUNG_BELOW` years; Smiling and Mouth_Slightly_Open: dlib's landmarks with chapter 3's
-    calibrated thresholds (:mod:`facedid_lib.models.expression`). ``points``: the chips' 68
+    calibrated thresholds (:mod:`facedid_lib.attributes.expression`). ``points``: the chips' 68
     landmarks when already found.
     """
-    from ..models import attributes, expression
+    from facedid_lib.attributes import gender_age as attributes, expression
 
     check_images(chips)
     device = chips.device
@@ -83,7 +83,7 @@ def attribute_accuracy(faces, folder=None) -> "pandas.DataFrame":
     """
     import pandas as pd
 
-    from .. import labels
+    from facedid_lib.data import labels
 
     truth = labels.celeba_attributes(faces, list(ATTRIBUTES), folder)
     have = torch.tensor(truth.notna().all(axis=1).to_numpy(dtype=bool))
@@ -185,11 +185,11 @@ def generate(images: torch.Tensor, trained, targets: torch.Tensor, attributes: t
              points=None) -> torch.Tensor:
     """The generator's face for each chip, composited into the chip at the chip's own resolution.
 
-    ``trained``: :func:`facedid_lib.models.generator.gan`'s result; ``targets`` ``(N,)`` identity
+    ``trained``: :func:`facedid_lib.nets.generator.gan`'s result; ``targets`` ``(N,)`` identity
     positions; ``attributes`` ``(N, A)``. Outside the inner mask the chip keeps its own pixels;
     inside, the generated face fades in over a soft edge (the mask blurred, ``σ = size / 96``).
     """
-    from ..models import generator as gen
+    from facedid_lib.nets import generator as gen
 
     check_images(images)
     if images.shape[-1] != images.shape[-2]:
@@ -197,7 +197,7 @@ def generate(images: torch.Tensor, trained, targets: torch.Tensor, attributes: t
     G = trained.generator
     device = config.module_device(G, images.device)
     if points is None:
-        from ..models.expression import landmarks68
+        from facedid_lib.attributes.expression import landmarks68
         points = landmarks68(images)
     x, mask, landmarks = gen.generator_inputs(images.to(device), G.size, points)
     raw = G.raw(x, mask, landmarks, gen.condition(targets.to(device), attributes.to(device), G.n_identities))
@@ -212,7 +212,7 @@ def generate(images: torch.Tensor, trained, targets: torch.Tensor, attributes: t
 @provider("gan", "the chapter's trained generator, models.generator.gan()")
 def _trained_gan(faces, size: int, device, progress: bool, params: dict):
     """The generator of chapter 4 with its critic, trained on the faces outside the paper selection (cached)."""
-    from ..models import generator as gen
+    from facedid_lib.nets import generator as gen
 
     return gen.gan(device=device, progress=progress, source=faces)
 
@@ -229,7 +229,7 @@ def ciagan(images: torch.Tensor, gan, target: int = -1, seed: int = 0) -> torch.
     The condition's attributes are the face's own (stage I), so gender, age and expression are
     asked to stay; the identity is the target's.
     """
-    from ..models.expression import landmarks68
+    from facedid_lib.attributes.expression import landmarks68
 
     targets = _targets(len(images), gan.n_identities, target, seed)
     points = landmarks68(images)
@@ -254,7 +254,7 @@ def anonymize(images: torch.Tensor, gan, t: float = 0.3, eps: float = 0.1, targe
     ``force``: attribute name -> bool, released as given whatever stage II chose (the explorer's
     switches); ``selection.released`` shows what the generator was given.
     """
-    from ..models.expression import landmarks68
+    from facedid_lib.attributes.expression import landmarks68
 
     check_images(images)
     points = landmarks68(images)
@@ -284,7 +284,7 @@ def anonymousnet(images: torch.Tensor, gan, t: float = 0.3, eps: float = 0.1, ta
 
 def perturb(images: torch.Tensor, labels: torch.Tensor, model, attack: str = "P-FGVM", **params) -> torch.Tensor:
     """Stage IV: chapter 5's ``attack`` (untargeted) on ``model`` applied to generated faces."""
-    from .adversarial import make
+    from facedid_lib.attacks.adversarial import make
 
     return make(attack, model, **{"target": "untargeted", **params})(images, labels)
 
@@ -295,8 +295,8 @@ def inside_mask(method: str, **params):
     The comparison the AnonymousNet talk draws (blur, pixelation) at the same unchanged surround as
     the generator: outside the mask every method leaves the same pixels.
     """
-    from ..models import generator as gen
-    from ..models.expression import landmarks68
+    from facedid_lib.nets import generator as gen
+    from facedid_lib.attributes.expression import landmarks68
 
     chosen = get(method)
 
@@ -312,9 +312,9 @@ def inside_mask(method: str, **params):
 
 def outside_ssim(clean: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
     """SSIM of the region outside the inner mask: the SSIM map averaged where the window misses the mask."""
-    from .. import metrics
-    from ..models import generator as gen
-    from ..models.expression import landmarks68
+    from facedid_lib import metrics
+    from facedid_lib.nets import generator as gen
+    from facedid_lib.attributes.expression import landmarks68
 
     size = clean.shape[-1]
     mask = gen.inner_mask(landmarks68(clean), size, size, clean.device)

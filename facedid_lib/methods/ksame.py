@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from ..params import Param
-from . import register
-from .reconstruction import FaceSpace
+from facedid_lib.core.params import Param
+from facedid_lib.methods import register
+from facedid_lib.methods.reconstruction import FaceSpace
 
 _K = Param("k", 3, "faces averaged into each de-identified face (the privacy level)", low=2, high=100)
 

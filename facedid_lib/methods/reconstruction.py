@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_images
-from ..params import Param
-from . import provider, register
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.params import Param
+from facedid_lib.methods import provider, register
 
 
 @register("svd", "reconstruction", Param("rank", 8, "singular values kept per colour channel", low=1, high=192))
@@ -113,7 +113,7 @@ class FaceSpace:
 @provider("space", "a FaceSpace fitted on training faces, reconstruction.FaceSpace.fit(train.images)")
 def _fit_space(faces, size: int, device, progress: bool, params: dict) -> FaceSpace:
     """Eigenfaces of every face of the folder ``faces`` at the chip ``size`` (as many as the method uses)."""
-    from .. import data
+    from facedid_lib.data import facesets as data
 
     train = data.load_faces(faces, size=size, progress=progress)
     return FaceSpace.fit(train.images, params.get("n_components"), device=device)

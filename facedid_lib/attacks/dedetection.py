@@ -1,0 +1,174 @@
+"""De-detection: a small perturbation of the face regions that hides every face from a detector.
+
+The attack is L-inf PGD (I-FGSM from the photo, :class:`HideFaces`) on the ported MMOD CNN detector (:mod:`facedid_lib.detect.mmod`), in the
+spirit of the PGD attacks on Faster R-CNN face detectors: with ``s(x)`` the detector's score map
+(a face where a cell exceeds 0) and ``m`` a mask of the face regions,
+
+``L(x) = sum_cells max(0, s(x) + margin)``
+``x_{i+1} = clip_[0,1](clip_[x-ε, x+ε](x_i - α m ⊙ sign(∇L(x_i))))``
+
+so every cell is pushed below ``-margin`` while only the pixels of the faces change, by at most
+ε. The detectors the attack never sees (OpenCV's Haar cascade, dlib's HOG and YuNet, a CNN of
+another architecture trained on other data) measure whether hiding from one detector transfers
+to others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from facedid_lib import faces, metrics
+from facedid_lib.core.config import resolve_device
+from facedid_lib.detect import mmod
+from facedid_lib.attacks.adversarial import IFGSM
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def face_regions(photo: np.ndarray, detections, expand: float = 0.25) -> np.ndarray:
+    """``(H, W)`` bool mask: the union of the detection boxes, each grown by ``expand`` per side."""
+    if not expand >= 0:
+        raise ValueError(f"expand must be non-negative, got {expand}")
+    height, width = photo.shape[:2]
+    mask = np.zeros((height, width), dtype=bool)
+    for d in detections:
+        grow_x, grow_y = expand * (d.x1 - d.x0), expand * (d.y1 - d.y0)
+        x0, y0 = max(0, int(d.x0 - grow_x)), max(0, int(d.y0 - grow_y))
+        x1, y1 = min(width, int(np.ceil(d.x1 + grow_x))), min(height, int(np.ceil(d.y1 + grow_y)))
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+class ScoreMap(nn.Module):
+    """The MMOD detector as a model an attack can use: ``(N, 3, H, W)`` in [0, 1] -> ``(N, H', W')`` scores."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return mmod.score_map(images)[0]
+
+
+class HideFaces(IFGSM):
+    """De-detection as an attack on :class:`ScoreMap`: I-FGSM in the face regions with the detector's loss.
+
+    ``loss = sum_cells max(0, s(x) + margin)``, zero once every cell is below ``-margin``, which is
+    also the success test; the ``mask`` (the face regions) and the ε box are the base's. With
+    ``early_stop`` the attack ends at the first iterate where no cell scores above ``-margin``.
+    ``max_scores`` records the highest score of the map before each step.
+    """
+
+    name = "hide faces"
+
+    def __init__(self, *, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20, margin: float = 0.5,
+                 mask: torch.Tensor | None = None):
+        super().__init__(ScoreMap(), eps=eps, alpha=eps / 4 if alpha is None else alpha, steps=steps,
+                         early_stop=True, mask=mask)
+        self.margin = float(margin)
+        self.max_scores: list[float] = []
+
+    def loss(self, logits, images, goal):
+        self.max_scores.append(float(logits.detach().max()))
+        return (logits + self.margin).clamp_min(0).flatten(1).sum(1)
+
+    def success(self, logits, goal):
+        return ((logits + self.margin).clamp_min(0).flatten(1).sum(1) == 0)
+
+
+def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20,
+               margin: float = 0.5, expand: float = 0.25, mask: np.ndarray | None = None,
+               device=None) -> tuple[np.ndarray, list[float]]:
+    """Perturb the face regions of a photo until the MMOD detector finds no face there (:class:`HideFaces`).
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8 RGB array.
+    eps : largest change of a pixel value, in [0, 1] units (``4 / 255``: four grey levels).
+    alpha : step size (same units; default ``eps / 4``); ``steps``: iterations at most (it stops
+        once every score is below ``-margin``).
+    margin : how far below the detection threshold 0 every score is pushed.
+    expand : how much each MMOD box of the clean photo is grown into the region that may change.
+    mask : (H, W) bool, the pixels that may change; default :func:`face_regions` of the MMOD
+        detections of the clean photo.
+    device : where to run (None: the library default).
+
+    Returns
+    -------
+    (photo', max_scores): the de-detected photo as (H, W, 3) uint8 (rounded to 8 bits as it would
+    be saved; it differs from ``photo`` by at most ``eps`` in every pixel), and the highest score
+    of the map before each step (the attack's record).
+    """
+    faces._check_photo(photo)
+    if not isinstance(photo, np.ndarray) or photo.dtype != np.uint8:
+        raise TypeError("photo must be an (H, W, 3) uint8 RGB array")
+    if not eps > 0 or (alpha is not None and not alpha > 0):
+        raise ValueError(f"eps and alpha must be positive, got eps={eps}, alpha={alpha}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    device = resolve_device(device)
+    if mask is None:
+        mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
+    if mask.shape != photo.shape[:2]:
+        raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
+    x = faces._to_tensor(photo, device)[None]
+    attack = HideFaces(eps=eps, alpha=alpha, steps=steps, margin=margin,
+                       mask=torch.from_numpy(mask).to(device)[None, None])
+    hidden = attack(x, torch.zeros(1, dtype=torch.long))
+    out = (hidden[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return out, attack.max_scores
+
+
+def _centres(photos: list[np.ndarray], detector: str, **params) -> list[list[tuple[float, float]]]:
+    """The centres of ``detector``'s boxes, photo by photo."""
+    return [[((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in faces.detect(p, detector, **params)] for p in photos]
+
+
+def _found_again(centres: list, new: list[np.ndarray], detector: str, **params) -> float:
+    found = sum(faces.match_faces(faces.detect(after, detector, **params), c)[0] for c, after in zip(centres, new))
+    total = sum(len(c) for c in centres)
+    return found / total if total else float("nan")
+
+
+def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str, **params) -> float:
+    """Fraction of the faces ``detector`` finds in the clean photos that it still finds in ``new``.
+
+    A face counts as found again when a detection in the new photo contains the centre of its
+    clean box (:func:`facedid_lib.faces.match_faces`).
+    """
+    if len(clean) != len(new) or not clean:
+        raise ValueError("give the same, non-zero number of clean and new photos")
+    return _found_again(_centres(clean, detector, **params), new, detector, **params)
+
+
+def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar", "yunet"), progress: bool = True,
+                      **attack) -> "pd.DataFrame":
+    """Detection rate of each detector against ε: a table with one row per ε.
+
+    ``photos`` maps names to (H, W, 3) uint8 photos; ``attack`` goes to :func:`hide_faces` (the
+    regions are the MMOD boxes of each clean photo, found once). Columns ``L2`` and ``SSIM``: the
+    mean L2 norm of the change per photo (in [0, 1] units) and the mean SSIM of the photos.
+    """
+    import pandas as pd
+
+    clean = list(photos.values())
+    device = resolve_device(attack.pop("device", None))
+    expand = attack.pop("expand", 0.25)
+    masks = [face_regions(p, mmod.detect_mmod(p, device=device), expand) for p in clean]
+    centres = {d: _centres(clean, d) for d in detectors}  # the clean photos' faces, found once
+    rows = []
+    for eps in tqdm(list(eps_values), desc="de-detection", disable=not progress):
+        new = [hide_faces(p, eps=eps, mask=m, device=device, **attack)[0] if eps > 0 else p
+               for p, m in zip(clean, masks)]
+        pairs = [(faces._to_tensor(a, "cpu")[None], faces._to_tensor(b, "cpu")[None]) for a, b in zip(new, clean)]
+        row = {"eps": eps, "eps x 255": round(eps * 255, 2),
+               "L2": float(np.mean([float(metrics.l2_norm(a, b)) for a, b in pairs])),
+               "SSIM": float(np.mean([float(metrics.ssim(a, b)) for a, b in pairs]))}
+        row.update({f"detected {d}": _found_again(centres[d], new, d) for d in detectors})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("eps")
+
+
+__all__ = ["ScoreMap", "HideFaces", "face_regions", "hide_faces", "detection_rate", "dedetection_sweep"]

@@ -1,0 +1,13 @@
+"""Face sets, their splits and labels, and the sources' published numbers.
+
+``from facedid_lib import data`` gives the face-set API of :mod:`facedid_lib.data.facesets`
+(:func:`load_faces`, :class:`FaceSet`, :func:`split`, ...); labels and the papers' tables are
+:mod:`facedid_lib.data.labels` and :mod:`facedid_lib.data.published`.
+"""
+
+from facedid_lib.data.facesets import (  # noqa: F401
+    CHIP_SIZE, PAPER_SELECTION, FaceSet, at_size, load_faces, on_colab, split, split_sizes, wild_photos,
+)
+
+__all__ = ["FaceSet", "load_faces", "split", "split_sizes", "at_size", "wild_photos", "on_colab",
+           "PAPER_SELECTION", "CHIP_SIZE"]

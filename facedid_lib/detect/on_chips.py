@@ -1,0 +1,60 @@
+"""Detectors on aligned chips: ``chips -> (N,) bool`` (found a face or not), or a score per chip.
+
+The harness (:mod:`facedid_lib.evaluate`) counts how often each still finds the face in a
+de-identified chip; dlib's HOG, the ported MMOD CNN and YuNet.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from facedid_lib import metrics
+
+
+def hog_detector(upsample: int = 0) -> Callable:
+    """``chips -> (N,) bool``: dlib's HOG detector finds a face in the chip."""
+    from facedid_lib import faces
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        found = [len(faces.detect(chip.cpu(), "hog", upsample=upsample)) > 0 for chip in chips]
+        return torch.tensor(found)
+
+    return detected
+
+
+def mmod_detector(threshold: float = 0.0) -> Callable:
+    """``chips -> (N,) bool``: the ported MMOD CNN's faceness exceeds ``threshold``."""
+    from facedid_lib.detect import mmod
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return (mmod.faceness(chips) > threshold).cpu()
+
+    return detected
+
+
+def yunet_detector(score_threshold: float = 0.6) -> Callable:
+    """``chips -> (N,) bool``: YuNet (:mod:`facedid_lib.detect.yunet`) finds a face in the chip."""
+    from facedid_lib import faces
+    from facedid_lib.detect import yunet
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([len(yunet.detect_yunet(p, score_threshold)) > 0 for p in faces.chips_to_uint8(chips)])
+
+    return detected
+
+
+def mmod_faceness() -> Callable:
+    """``chips -> (N,)`` float: the ported MMOD CNN's faceness (its best detection score) per chip."""
+    from facedid_lib.detect import mmod
+
+    def score(chips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return metrics.faceness(chips, mmod.faceness)
+
+    return score
+
+
+__all__ = ["hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]
