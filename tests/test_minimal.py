@@ -296,7 +296,9 @@ def test_cw_mask_keeps_the_other_pixels_and_failures_come_back_unchanged():
 
 # --- all three -----------------------------------------------------------------------------------
 def test_registered_made_by_name_and_pooled_over_batches(faces, model, one_thread):
-    assert {"L-BFGS", "DeepFool", "C&W"} <= set(adversarial.ATTACKS)
+    assert {"l-bfgs", "deepfool", "cw"} <= set(adversarial.ATTACKS)  # keys; the titles are aliases
+    titles = ("L-BFGS", "DeepFool", "C&W")
+    assert [adversarial.ATTACKS[title] for title in titles] == [minimal.LBFGS, minimal.DeepFool, minimal.CW]
     x, y = faces.images, faces.labels
     attack = adversarial.make("C&W", model, c=50.0, steps=5, search_steps=2)
     assert repr(attack) == "CW(c=50.0, kappa=0.0, steps=5, lr=0.01, search_steps=2, target='untargeted')"

@@ -21,7 +21,7 @@ and above the others by κ), so a face returned as adversarial is one the defenc
 defended recognizer recomputes its activations in other batches (floating-point sums differ
 in the last digits).
 
-Importing this module registers ``"adaptive C&W"`` in
+Importing this module registers ``"adaptive-cw"`` (its title ``"adaptive C&W"`` an alias) in
 :data:`facedid_lib.attacks.adversarial.ATTACKS`.
 
 Example
@@ -70,6 +70,7 @@ def floored_margin(logits: torch.Tensor, goal: torch.Tensor, targeted: bool, flo
     return margin.clamp_min(-kappa)
 
 
+@adversarial.register
 class AdaptiveCW(CW):
     """C&W's L2 attack that also passes an activation floor ``T`` (the m-SVDD defence's rule).
 
@@ -78,7 +79,7 @@ class AdaptiveCW(CW):
     the attacker. The other parameters are :class:`~facedid_lib.attacks.minimal.CW`'s.
     """
 
-    name = "adaptive C&W"
+    name, key = "adaptive C&W", "adaptive-cw"
     params = CW.params + (Param("T", 0.05, "T, the defence's minimum activation (the model gives log g)",
                                 low=0.001, high=0.999, step=0.001),
                           Param("margin", 0.01, "μ, how far above log T an accepted face must be",
@@ -104,6 +105,3 @@ class AdaptiveCW(CW):
     def success(self, logits, goal):
         """``(N,)`` bool: C&W's test, and the winning identity's log activation at least ``log T + μ``."""
         return super().success(logits, goal) & (logits.amax(1) >= self.floor)
-
-
-adversarial.ATTACKS[AdaptiveCW.name] = AdaptiveCW

@@ -25,6 +25,11 @@ device. Targets: ``target="untargeted"``, ``"random"`` (a random other identity,
 labels, targets=...)``. ``early_stop=True`` freezes each face at its first successful iterate.
 After a call, ``attack.history`` holds the per-iteration mean loss, success rate and L2 norm of
 the perturbation (of the iterate the step starts from), and ``attack.targets`` the targets used.
+
+Every attack on a recognizer is in :data:`ATTACKS`, registered by the :func:`register` decorator
+on its class under its ``key`` (lowercase kebab-case: ``"i-fgsm"``, ``"cw"``, ``"k-a3"``); its
+``name``, the title that tables and figures show (``"I-FGSM"``, ``"C&W"``, ``"k-A^3"``), is an
+alias, so :func:`make` takes either.
 """
 
 from __future__ import annotations
@@ -39,12 +44,30 @@ from tqdm.auto import tqdm
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.config import module_device
 from facedid_lib.core.params import Param
+from facedid_lib.core.registry import Registry
 
 TARGET_MODES = ("untargeted", "random", "least_likely")
 
 _TARGET = Param("target", "untargeted", "whom the face should be recognised as", choices=TARGET_MODES)
 _STEPS = Param("steps", 20, "N, the number of iterations", low=1, high=200, step=1)
 _EPS = Param("eps", 0.03, "ε, the largest change of a pixel value (L-inf box)", low=0.0, high=0.3, step=0.005)
+
+
+#: Every attack class on a recognizer, by ``key``; each one's ``name`` (its display title) is an
+#: alias. The attacks of :mod:`~facedid_lib.attacks.minimal`, :mod:`~facedid_lib.attacks.kanonymity`
+#: and :mod:`~facedid_lib.attacks.adaptive` register themselves here when their module is imported
+#: (importing the package :mod:`facedid_lib.attacks` imports them all).
+ATTACKS: Registry = Registry("attack")
+
+
+def register(cls: type) -> type:
+    """Class decorator: register the attack class ``cls`` in :data:`ATTACKS` under ``cls.key``, with
+    ``cls.name`` (the title tables and figures show) as an alias. The class must set its own
+    ``key``: a subclass that inherited its parent's would be refused as a duplicate."""
+    if "key" not in vars(cls) or "name" not in vars(cls):
+        raise TypeError(f"{cls.__name__} must set its own key (the registry name) and name (the title)")
+    ATTACKS.register(cls.key, cls, aliases=(cls.name,))
+    return cls
 
 
 def _labels(values, n: int, name: str, device) -> torch.Tensor:
@@ -82,7 +105,10 @@ class Attack:
       attack with a loop of its own (DeepFool, C&W, L-BFGS: :mod:`facedid_lib.attacks.minimal`).
     """
 
+    #: the title tables, figures and widgets show (an alias in :data:`ATTACKS`)
     name = "attack"
+    #: the registry key in :data:`ATTACKS`, lowercase kebab-case
+    key = "attack"
     params: tuple[Param, ...] = ()
     #: per-face records of a call that :meth:`perturb` concatenates over the batches
     per_face: tuple[str, ...] = ("targets",)
@@ -240,6 +266,7 @@ def _pooled(records: list[dict], sizes: list[int]) -> dict:
     return pooled
 
 
+@register
 class IFGSM(Attack):
     """I-FGSM (the basic iterative method): signed gradient steps inside an L-inf ε box.
 
@@ -255,7 +282,7 @@ class IFGSM(Attack):
     torch.Size([2, 3, 8, 8])
     """
 
-    name = "I-FGSM"
+    name, key = "I-FGSM", "i-fgsm"
     params = (Param("alpha", 0.004, "α, the step size", low=0.0005, high=0.05, step=0.0005),
               _STEPS, _EPS, _TARGET)
 
@@ -273,6 +300,7 @@ class IFGSM(Attack):
         return torch.clamp(moved, x - self.eps, x + self.eps).clamp(0, 1)
 
 
+@register
 class IFGVM(IFGSM):
     """I-FGVM: like I-FGSM but with the raw gradient (its value, not its sign).
 
@@ -281,7 +309,7 @@ class IFGVM(IFGSM):
     as in Chatzikyriakidis et al. 2019). α is in units of the gradient: it depends on the model.
     """
 
-    name = "I-FGVM"
+    name, key = "I-FGVM", "i-fgvm"
     params = (Param("alpha", 1.0, "α, the step size (multiplies the raw gradient)", low=0.01, high=200.0, step=0.01),
               _STEPS, _EPS, _TARGET)
 
@@ -289,6 +317,7 @@ class IFGVM(IFGSM):
         return grad
 
 
+@register
 class PFGVM(Attack):
     """P-FGVM, the penalised fast gradient value method of Chatzikyriakidis et al. (ICIP 2019).
 
@@ -299,7 +328,7 @@ class PFGVM(Attack):
     loss keeps it away from the true identity.
     """
 
-    name = "P-FGVM"
+    name, key = "P-FGVM", "p-fgvm"
     params = (Param("alpha", 1.0, "α, the step size (multiplies the raw gradient)", low=0.01, high=200.0, step=0.01),
               _STEPS, Param("lam", 0.1, "λ, weight of the penalty ||x' - x||²/2", low=0.0, high=5.0, step=0.01),
               _TARGET)
@@ -322,26 +351,22 @@ class PFGVM(Attack):
         return (x_i - self.alpha * (grad + self.lam * (x_i - x))).clamp(0, 1)
 
 
+@register
 class PGD(IFGSM):
     """L-inf PGD (Madry et al., ICLR 2018): I-FGSM from a uniform random start in the ε box."""
 
-    name = "PGD"
+    name, key = "PGD", "pgd"
 
     def start(self, x, generator):
         noise = (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device, x.dtype) * self.eps
         return x + noise
 
 
-ATTACKS = {cls.name: cls for cls in (IFGSM, IFGVM, PFGVM, PGD)}
-
-
 def make(name: str, model: nn.Module, **params) -> Attack:
-    """The attack called ``name`` (``"P-FGVM"``, ``"I-FGVM"``, ``"I-FGSM"``, ``"PGD"``) on ``model``."""
-    try:
-        cls = ATTACKS[name]
-    except KeyError:
-        raise ValueError(f"unknown attack {name!r}; known attacks: {', '.join(ATTACKS)}") from None
-    return cls(model, **params)
+    """The attack called ``name`` in :data:`ATTACKS` (its key, ``"p-fgvm"``, or its title,
+    ``"P-FGVM"``) on ``model``; an unknown name raises
+    :class:`~facedid_lib.core.registry.UnknownName` (a ``ValueError``) that lists the known ones."""
+    return ATTACKS[name](model, **params)
 
 
-__all__ = ["Attack", "IFGSM", "IFGVM", "PFGVM", "PGD", "ATTACKS", "TARGET_MODES", "make"]
+__all__ = ["Attack", "IFGSM", "IFGVM", "PFGVM", "PGD", "ATTACKS", "TARGET_MODES", "make", "register"]

@@ -15,16 +15,17 @@ to others.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from facedid_lib import faces, metrics
+from facedid_lib import metrics
 from facedid_lib.core.config import resolve_device
-from facedid_lib.detect import mmod
+from facedid_lib.detect import detect, detector_names, get_detector, match_faces, mmod
+from facedid_lib.io.images import check_photo, to_tensor
 from facedid_lib.attacks.adversarial import IFGSM
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class HideFaces(IFGSM):
     ``max_scores`` records the highest score of the map before each step.
     """
 
-    name = "hide faces"
+    #: not in ATTACKS: it attacks a detector's score map, not a recognizer (:func:`hide_faces` runs it)
+    name, key = "hide faces", "hide-faces"
 
     def __init__(self, *, eps: float = 4 / 255, alpha: float | None = None, steps: int = 20, margin: float = 0.5,
                  mask: torch.Tensor | None = None):
@@ -101,7 +103,7 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
     be saved; it differs from ``photo`` by at most ``eps`` in every pixel), and the highest score
     of the map before each step (the attack's record).
     """
-    faces._check_photo(photo)
+    check_photo(photo)
     if not isinstance(photo, np.ndarray) or photo.dtype != np.uint8:
         raise TypeError("photo must be an (H, W, 3) uint8 RGB array")
     if not eps > 0 or (alpha is not None and not alpha > 0):
@@ -113,7 +115,7 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
         mask = face_regions(photo, mmod.detect_mmod(photo, device=device), expand)
     if mask.shape != photo.shape[:2]:
         raise ValueError(f"mask must have shape {photo.shape[:2]}, got {mask.shape}")
-    x = faces._to_tensor(photo, device)[None]
+    x = to_tensor(photo, device)[None]
     attack = HideFaces(eps=eps, alpha=alpha, steps=steps, margin=margin,
                        mask=torch.from_numpy(mask).to(device)[None, None])
     hidden = attack(x, torch.zeros(1, dtype=torch.long))
@@ -123,11 +125,11 @@ def hide_faces(photo: np.ndarray, eps: float = 4 / 255, alpha: float | None = No
 
 def _centres(photos: list[np.ndarray], detector: str, **params) -> list[list[tuple[float, float]]]:
     """The centres of ``detector``'s boxes, photo by photo."""
-    return [[((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in faces.detect(p, detector, **params)] for p in photos]
+    return [[((d.x0 + d.x1) / 2, (d.y0 + d.y1) / 2) for d in detect(p, detector, **params)] for p in photos]
 
 
 def _found_again(centres: list, new: list[np.ndarray], detector: str, **params) -> float:
-    found = sum(faces.match_faces(faces.detect(after, detector, **params), c)[0] for c, after in zip(centres, new))
+    found = sum(match_faces(detect(after, detector, **params), c)[0] for c, after in zip(centres, new))
     total = sum(len(c) for c in centres)
     return found / total if total else float("nan")
 
@@ -136,16 +138,29 @@ def detection_rate(clean: list[np.ndarray], new: list[np.ndarray], detector: str
     """Fraction of the faces ``detector`` finds in the clean photos that it still finds in ``new``.
 
     A face counts as found again when a detection in the new photo contains the centre of its
-    clean box (:func:`facedid_lib.faces.match_faces`).
+    clean box (:func:`facedid_lib.detect.match_faces`).
     """
     if len(clean) != len(new) or not clean:
         raise ValueError("give the same, non-zero number of clean and new photos")
     return _found_again(_centres(clean, detector, **params), new, detector, **params)
 
 
-def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar", "yunet"), progress: bool = True,
+#: The detector the attack sees (:class:`ScoreMap`).
+ATTACKED = "mmod"
+
+
+def measured_detectors() -> tuple[str, ...]:
+    """The detectors de-detection is measured against: every registered face detector
+    (:data:`facedid_lib.detect.DETECTORS`), the attacked one (:data:`ATTACKED`) first, the others in
+    the registry's order; a newly registered face detector joins by itself."""
+    return (ATTACKED, *[name for name in detector_names() if name != ATTACKED and get_detector(name).kind == "face"])
+
+
+def dedetection_sweep(photos: dict, eps_values, detectors: Sequence[str] | None = None, progress: bool = True,
                       **attack) -> "pd.DataFrame":
     """Detection rate of each detector against ε: a table with one row per ε.
+
+    ``detectors`` are registered detector names (default: :func:`measured_detectors`).
 
     ``photos`` maps names to (H, W, 3) uint8 photos; ``attack`` goes to :func:`hide_faces` (the
     regions are the MMOD boxes of each clean photo, found once). Columns ``L2`` and ``SSIM``: the
@@ -154,6 +169,9 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     import pandas as pd
 
     clean = list(photos.values())
+    detectors = measured_detectors() if detectors is None else tuple(detectors)
+    for name in detectors:
+        get_detector(name)  # an unknown name fails before the attack runs
     device = resolve_device(attack.pop("device", None))
     expand = attack.pop("expand", 0.25)
     masks = [face_regions(p, mmod.detect_mmod(p, device=device), expand) for p in clean]
@@ -162,7 +180,7 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     for eps in tqdm(list(eps_values), desc="de-detection", disable=not progress):
         new = [hide_faces(p, eps=eps, mask=m, device=device, **attack)[0] if eps > 0 else p
                for p, m in zip(clean, masks)]
-        pairs = [(faces._to_tensor(a, "cpu")[None], faces._to_tensor(b, "cpu")[None]) for a, b in zip(new, clean)]
+        pairs = [(to_tensor(a, "cpu")[None], to_tensor(b, "cpu")[None]) for a, b in zip(new, clean)]
         row = {"eps": eps, "eps x 255": round(eps * 255, 2),
                "L2": float(np.mean([float(metrics.l2_norm(a, b)) for a, b in pairs])),
                "SSIM": float(np.mean([float(metrics.ssim(a, b)) for a, b in pairs]))}
@@ -171,4 +189,5 @@ def dedetection_sweep(photos: dict, eps_values, detectors=("mmod", "hog", "haar"
     return pd.DataFrame(rows).set_index("eps")
 
 
-__all__ = ["ScoreMap", "HideFaces", "face_regions", "hide_faces", "detection_rate", "dedetection_sweep"]
+__all__ = ["ScoreMap", "HideFaces", "ATTACKED", "face_regions", "hide_faces", "detection_rate", "measured_detectors",
+           "dedetection_sweep"]

@@ -77,6 +77,7 @@ def rank_loss(logits: torch.Tensor, labels: torch.Tensor, above: torch.Tensor, k
     return beat + stay
 
 
+@adversarial.register
 class KAnonymity(CW):
     """k-A^3: the true label pushed to a designated rank in ``2 .. k + 1``, with little and SSIM-aware change.
 
@@ -91,7 +92,7 @@ class KAnonymity(CW):
     over the batches (each batch is assigned in equal shares).
     """
 
-    name = "k-A^3"
+    name, key = "k-A^3", "k-a3"
     params = (Param("k", 5, "k, the anonymity level (the true label goes to a rank in 2..k+1)", low=1, high=15, step=1),
               Param("w_ssim", 1.0, "weight of the similarity term 1 - SSIM", low=0.0, high=20.0, step=0.5),
               Param("steps", 100, "Adam iterations per search round", low=10, high=500, step=10),
@@ -136,6 +137,3 @@ class KAnonymity(CW):
     def success(self, logits, goal):
         rank = metrics.true_label_rank(logits.detach(), goal)
         return rank == self.designated.to(rank.device)
-
-
-adversarial.ATTACKS[KAnonymity.name] = KAnonymity

@@ -23,8 +23,9 @@ success is then read from the model's output, not assumed. The optional pixel ``
 the change to the pixels it marks.
 
 Importing this module registers the three attacks in
-:data:`facedid_lib.attacks.adversarial.ATTACKS` under ``"L-BFGS"``, ``"DeepFool"`` and ``"C&W"``,
-so :func:`facedid_lib.attacks.adversarial.make` finds them once the module has been imported.
+:data:`facedid_lib.attacks.adversarial.ATTACKS` under ``"l-bfgs"``, ``"deepfool"`` and ``"cw"``
+(their titles ``"L-BFGS"``, ``"DeepFool"`` and ``"C&W"`` are aliases), so
+:func:`facedid_lib.attacks.adversarial.make` finds them once the module has been imported.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class MinimalAttack(Attack):
 _TARGET = Param("target", "untargeted", "whom the face should be recognised as", choices=adversarial.TARGET_MODES)
 
 
+@adversarial.register
 class DeepFool(MinimalAttack):
     """DeepFool (multi-class, L2): step to the nearest boundary of the linearised model, until fooled.
 
@@ -145,7 +147,7 @@ class DeepFool(MinimalAttack):
     (True, [1, 1])
     """
 
-    name = "DeepFool"
+    name, key = "DeepFool", "deepfool"
     params = (Param("steps", 50, "the largest number of iterations", low=1, high=200, step=1),
               Param("overshoot", 0.02, "η, the step overshoots the boundary by this fraction", low=0.0, high=1.0,
                     step=0.01))
@@ -229,6 +231,7 @@ class DeepFool(MinimalAttack):
         return ((best_f.abs() + 1e-4) / norm2)[:, None, None, None] * best_w
 
 
+@adversarial.register
 class CW(MinimalAttack):
     """Carlini & Wagner's L2 attack: ``min_w distance(x', x) + c · f(x')``, ``x' = (tanh(w) + 1) / 2``.
 
@@ -276,7 +279,7 @@ class CW(MinimalAttack):
     (True, 3)
     """
 
-    name = "C&W"
+    name, key = "C&W", "cw"
     params = (Param("c", 1.0, "c, the initial weight of the misclassification loss", low=0.001, high=100.0, step=0.001),
               Param("kappa", 0.0, "κ, the confidence margin on the logits", low=0.0, high=50.0, step=0.5),
               Param("steps", 100, "Adam iterations per search round", low=1, high=1000, step=1),
@@ -363,6 +366,7 @@ class CW(MinimalAttack):
         return best
 
 
+@adversarial.register
 class LBFGS(MinimalAttack):
     """Box-constrained L-BFGS (Szegedy et al.): the least-penalised minimiser that reaches the target.
 
@@ -408,7 +412,7 @@ class LBFGS(MinimalAttack):
     True
     """
 
-    name = "L-BFGS"
+    name, key = "L-BFGS", "l-bfgs"
     params = (Param("c", 0.01, "c, the first weight of the penalty ||p||² tried", low=1e-4, high=100.0, step=1e-4),
               Param("steps", 20, "L-BFGS iterations per try", low=1, high=500, step=1),
               Param("search_steps", 5, "geometric bisections of c after bracketing", low=0, high=20, step=1),
@@ -587,6 +591,3 @@ class LBFGS(MinimalAttack):
             gamma = torch.where(valid, sy / dot(y, y).where(valid, 1.0), gamma)
             z, f, g = new_z, new_f, new_g
         return z
-
-
-adversarial.ATTACKS.update({cls.name: cls for cls in (LBFGS, DeepFool, CW)})

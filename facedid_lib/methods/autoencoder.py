@@ -39,7 +39,7 @@ from facedid_lib.core import cache, config
 from facedid_lib.nets import autoencoder as ae
 from facedid_lib.core.params import Param
 from facedid_lib.core.train import History, Task, fit
-from facedid_lib.methods import provider, register
+from facedid_lib.methods.registry import provider, register
 
 #: The attributes an encoder can be taught to keep, in the names of the shift orders.
 ATTRIBUTES = ("gender", "mood", "mouth")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from facedid_lib.core.params import Param
-from facedid_lib.methods import register
+from facedid_lib.methods.registry import register
 
 
 def gaussian_kernel1d(sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -94,12 +94,12 @@ _EYE_BAR = (0.0, 1.0, 0.08, 0.36)
 def region_mask(size: int, region: str, padding: float = 0.4, device=None) -> torch.Tensor:
     """Where ``region`` ("eyes" or "face") lies in an aligned ``size x size`` chip: a 0/1 mask.
 
-    The chips are dlib's (see :func:`facedid_lib.faces.chip_transform`): the face box is the
+    The chips are dlib's (see :func:`facedid_lib.align.chip_transform`): the face box is the
     central ``1 / (1 + 2 padding)`` of the chip. "face" is the ellipse of
-    :func:`facedid_lib.faces.face_mask` with a hard edge; "eyes" is a bar over both eyes and
+    :func:`facedid_lib.align.face_mask` with a hard edge; "eyes" is a bar over both eyes and
     eyebrows (``_EYE_BAR``).
     """
-    from facedid_lib.faces import face_mask
+    from facedid_lib.align import face_mask
 
     if region == "face":
         return face_mask(size, padding, feather=0.0, device=device)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from facedid_lib.core.params import Param
-from facedid_lib.methods import register
+from facedid_lib.methods.registry import register
 from facedid_lib.methods.reconstruction import FaceSpace
 
 _K = Param("k", 3, "faces averaged into each de-identified face (the privacy level)", low=2, high=100)

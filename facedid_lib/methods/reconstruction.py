@@ -22,7 +22,7 @@ import torch
 
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.params import Param
-from facedid_lib.methods import provider, register
+from facedid_lib.methods.registry import provider, register
 
 
 @register("svd", "reconstruction", Param("rank", 8, "singular values kept per colour channel", low=1, high=192))

@@ -29,7 +29,7 @@ from facedid_lib.core.checks import check_images
 from facedid_lib.nets import autoencoder as ae
 from facedid_lib.nets import san as san_models
 from facedid_lib.core.params import Param
-from facedid_lib.methods import provider, register
+from facedid_lib.methods.registry import provider, register
 
 
 def check_san(model, name: str = "san") -> san_models.SemiAdversarialNet:

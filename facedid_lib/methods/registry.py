@@ -1,0 +1,126 @@
+"""The method registry: :class:`Method`, :class:`Provider`, :data:`REGISTRY` and :data:`PROVIDERS`,
+and :func:`register`, :func:`provider`, :func:`get`, :func:`provide`.
+
+The method modules import these from here, and the package :mod:`facedid_lib.methods` imports
+the method modules (which registers their methods) and re-exports these names, so no module and
+its package import each other. Both registries are
+:class:`~facedid_lib.core.registry.Registry` objects: :data:`REGISTRY` keyed by kebab-case
+method names (``"k-same-pixel"``), :data:`PROVIDERS` by the keyword argument that hands the
+prerequisite to a method (``"space"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from facedid_lib.core import params as _params
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.params import Param
+from facedid_lib.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered de-identification method: ``Method(images, **params)`` validates and runs it."""
+
+    name: str
+    fn: Callable
+    params: tuple[Param, ...]
+    family: str
+    summary: str
+    needs: tuple[str, ...] = ()
+    whole_set: bool = False
+
+    def __call__(self, images, **given):
+        check_images(images)
+        context = {}
+        for need in self.needs:
+            if need not in given:
+                raise ValueError(f"{self.name} needs {need}=: {PROVIDERS[need].help}")
+            context[need] = given.pop(need)
+        return self.fn(images, **context, **_params.resolve(self.params, given, self.name))
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def pick(self, available: dict | None) -> dict:
+        """The prerequisites this method needs, taken from ``available`` (name -> object)."""
+        available = available or {}
+        return {need: available[need] for need in self.needs if need in available}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A prerequisite of some methods, and how to make it from a folder of training faces.
+
+    ``build(faces, size, device, progress, params)`` returns the object: ``faces`` is a face folder
+    as :func:`facedid_lib.data.facesets.load_faces` reads it (None: ``FACEDID_DATA``), ``size`` the chip size
+    the method will see, ``params`` the method's resolved parameters. ``help`` says what it is.
+    """
+
+    name: str
+    help: str
+    build: Callable
+
+
+#: Every de-identification method, by name (``facedid <name>`` on the command line).
+REGISTRY: Registry = Registry("method")
+#: Every prerequisite of a method, by the keyword argument that hands it to the method.
+PROVIDERS: Registry = Registry("provider")
+
+
+def provider(name: str, help: str):
+    """Decorator: register ``build`` as the :class:`Provider` of the prerequisite ``name``."""
+
+    if not name.isidentifier():
+        raise ValueError(f"a provider's name is the keyword argument that hands it to a method, got {name!r}")
+
+    def decorate(build):
+        PROVIDERS.register(name, Provider(name, help, build))
+        return build
+
+    return decorate
+
+
+def provide(method: "Method | str", faces: Path | str | None = None, size: int = 192, device=None,
+            progress: bool = False, **params) -> dict:
+    """Everything ``method`` needs besides its parameters, made by the providers (name -> object).
+
+    ``faces`` is the folder of training faces (None: ``FACEDID_DATA``); ``params`` the method's own
+    parameters (a face space keeps as many eigenfaces as the method uses).
+    """
+    method = get(method) if isinstance(method, str) else method
+    resolved = _params.resolve(method.params, params, method.name)
+    return {need: PROVIDERS[need].build(faces, size, device, progress, resolved) for need in method.needs}
+
+
+def register(name: str, family: str, *params: Param, needs: tuple[str, ...] = (), whole_set: bool = False,
+             aliases: tuple[str, ...] = ()):
+    """Decorator: register ``fn`` under ``name`` (lowercase kebab-case) with its parameter declarations.
+
+    The first line of ``fn``'s docstring becomes the method's one-line summary. ``needs`` names
+    keyword arguments that are not parameters (fitted models, each made by a registered
+    :class:`Provider`); ``whole_set`` says that the method must see all faces in one call;
+    ``aliases`` are other spellings :func:`get` accepts.
+    """
+    if name in REGISTRY:
+        raise ValueError(f"a method named {name!r} is already registered")
+    unknown = [need for need in needs if need not in PROVIDERS]
+    if unknown:
+        raise ValueError(f"no provider of {unknown}; registered: {', '.join(PROVIDERS)}")
+
+    def decorate(fn):
+        summary = (fn.__doc__ or name).strip().splitlines()[0]
+        REGISTRY.register(name, Method(name, fn, tuple(params), family, summary, tuple(needs), whole_set),
+                          aliases=aliases)
+        return fn
+
+    return decorate
+
+
+def get(name: str) -> Method:
+    """The registered method ``name`` (its key or an alias); an unknown name raises
+    :class:`~facedid_lib.core.registry.UnknownName` (a ``ValueError``) that lists the known ones."""
+    return REGISTRY[name]
