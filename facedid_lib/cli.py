@@ -3,7 +3,9 @@
 Every method in :data:`facedid_lib.methods.REGISTRY` is a sub-command, and each parameter it
 declares is an option (``--n-components`` or ``--n_components``), checked against its declared
 range. A newly registered method gets its sub-command for free. Faces are found and aligned to chips
-(:func:`facedid_lib.faces.align_faces`), de-identified, and pasted back. The rest of the photo is
+(:func:`facedid_lib.align.align_faces`), de-identified, and pasted back by one pipeline for every
+method (:func:`facedid_lib.pipeline.deidentify_photos`), per face or, for a whole-set method, once
+on all faces of all photos. The rest of the photo is
 left as it is.
 
 Usage::
@@ -47,7 +49,7 @@ IPTC, ICC profiles, comments and text chunks are never copied. A video that yiel
 than its container declares (a truncated file) is written with the frames read, and a warning.
 
 Images of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89.5 megapixels by default) are
-unreadable; high-bit-depth images are scaled to 8 bits (:func:`facedid_lib.faces.read_image`).
+unreadable; high-bit-depth images are scaled to 8 bits (:func:`facedid_lib.io.images.read_image`).
 
 On SIGTERM or SIGINT the file being written is removed, the summary printed, and the exit status
 is 143 or 130. Otherwise it is 0 when every input was written or skipped, 1 when a file or folder
@@ -75,9 +77,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from facedid_lib import pipeline
 from facedid_lib.core import config
-from facedid_lib import faces
-from facedid_lib.io import metadata
+from facedid_lib.detect import detect, detector_names
+from facedid_lib.io import images, metadata
 from facedid_lib.methods import PROVIDERS, REGISTRY, Method, provide
 from facedid_lib.core.params import Param
 
@@ -147,7 +150,7 @@ def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
                        help="replace existing output files (default: skip them and say so)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     group = command.add_argument_group("faces")
-    group.add_argument("--detector", choices=faces.detector_names(), default="hog",
+    group.add_argument("--detector", choices=detector_names(), default="hog",
                        help="face detector (default: %(default)s)")
     _add_param(group, _SIZE)
     group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
@@ -183,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                "folder/ -o out/")
     commands = parser.add_subparsers(title="methods", dest="method", metavar="METHOD", required=True)
     for name, method in REGISTRY.items():
-        command = commands.add_parser(name, help=_plain(method.summary), description=_description(method))
+        command = commands.add_parser(name, aliases=REGISTRY.aliases(name), help=_plain(method.summary),
+                                      description=_description(method))
         command.set_defaults(command=command)
         group = command.add_argument_group("method parameters")
         for param in method.params:
@@ -323,7 +327,7 @@ class _Walk:
         owner = self.owners.setdefault(identity, path)
         if not stat.S_ISREG(info.st_mode):
             self.skip(path, "not a regular file (a named pipe, a socket or a device)")
-        elif faces.is_temporary(path):
+        elif images.is_temporary(path):
             self.skip(path, "a partial file of a killed facedid run")
         elif identity in self.taken or owner != path:
             self.skip(path, f"the same file as {owner}")
@@ -372,7 +376,7 @@ def _unlisted(output: Path, listed: set[str]) -> tuple[list[Path], int]:
         for path in sorted(Path(folder, name) for name in dirs + files):
             if path.is_symlink():
                 unlisted.append(path)
-            elif path.name in files and _is_media(path) and not faces.is_temporary(path):
+            elif path.name in files and _is_media(path) and not images.is_temporary(path):
                 if path.relative_to(output).as_posix() in listed:
                     ours += 1
                 else:
@@ -449,7 +453,7 @@ def _collect(inputs: list[Path], output: Path, error) -> _Plan:
 def _remove_partial_files(output: Path) -> None:
     """Remove the partial files that killed runs left in the output folder, naming each on stderr."""
     for folder, _, files in os.walk(output):
-        for path in sorted(Path(folder, name) for name in files if faces.is_temporary(name)):
+        for path in sorted(Path(folder, name) for name in files if images.is_temporary(name)):
             try:
                 path.unlink()
                 _report(f"removed {path}: a partial file of a killed facedid run")
@@ -514,7 +518,7 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
     _check_writable(args.output, error)
     device = _device(args.device, error)
     try:
-        faces.detect(np.zeros((32, 32, 3), np.uint8), args.detector)
+        detect(np.zeros((32, 32, 3), np.uint8), args.detector)
     except (RuntimeError, OSError, ValueError, ImportError) as err:
         error(f"--detector {args.detector}: {err}")
     context = _context(args, method, params, device, error)
@@ -575,7 +579,7 @@ class _Run:
 
     @property
     def options(self) -> dict:
-        """The keyword arguments of faces.deidentify_photo and faces.deidentify_video besides the method."""
+        """The keyword arguments of the pipeline (:mod:`facedid_lib.pipeline`) besides the method."""
         return dict(detector=self.args.detector, size=self.args.size, device=self.device, **self.context,
                     **self.params)
 
@@ -636,7 +640,7 @@ def _exists(job: _Job, run: _Run) -> bool:
 def _read(job: _Job, run: _Run):
     """The job's photo, or None (reported) when it cannot be read."""
     try:
-        return faces.read_image(job.source)
+        return images.read_image(job.source)
     except (ValueError, OSError) as err:
         run.tally.unreadable += 1
         _report(f"unreadable {job.source}: {err}")
@@ -656,7 +660,7 @@ def _target(job: _Job, run: _Run) -> Path:
 
 
 def _write(job: _Job, photo, run: _Run) -> None:
-    faces.write_image(_target(job, run), photo)
+    images.write_image(_target(job, run), photo)
     run.tally.written += 1
 
 
@@ -665,9 +669,9 @@ def _write_unchanged(job: _Job, photo: np.ndarray, run: _Run) -> None:
     data = job.source.read_bytes()
     reason = metadata.resave_reason(data, job.source.suffix)
     if reason is None:
-        faces.write_bytes(_target(job, run), data)
+        images.write_bytes(_target(job, run), data)
     else:
-        faces.write_image(_target(job, run), photo)
+        images.write_image(_target(job, run), photo)
         run.tally.resaved += 1
         _report(f"no face in {job.source}: {job.target} re-saved without metadata ({reason})")
     run.tally.written += 1
@@ -679,7 +683,7 @@ def _video(job: _Job, run: _Run) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            faces.deidentify_video(job.source, _target(job, run), run.method, progress=not run.args.quiet,
+            pipeline.deidentify_video(job.source, _target(job, run), run.method, progress=not run.args.quiet,
                                    **run.options)
             run.tally.written += 1
         except _ERRORS as err:
@@ -688,64 +692,55 @@ def _video(job: _Job, run: _Run) -> None:
         _report(f"warning {job.source}: {message}")
 
 
-def _run_each(run: _Run) -> None:
-    """One photo (or video) at a time: align, de-identify, paste back, write."""
-    for job in tqdm(run.plan.jobs, desc=run.method.name, unit="file", disable=run.args.quiet):
-        if _exists(job, run):
+def _photos(run: _Run, jobs):
+    """The readable photos of ``jobs`` as ``(job, photo)`` pairs, for the pipeline; the rest is done here.
+
+    Per face, an existing output is skipped before its input is read and a video is de-identified
+    frame by frame as it comes; a whole-set method cannot run on videos (they fail), and outputs
+    that exist are skipped after it ran (every face counts for it)."""
+    whole_set = run.method.whole_set
+    for job in jobs:
+        if not whole_set and _exists(job, run):
             continue
         if job.video:
-            _video(job, run)
+            if whole_set:
+                run.tally.fail(job, f"{run.method.name} sees all faces at once and does not run on videos")
+            else:
+                _video(job, run)
             continue
         photo = _read(job, run)
-        if photo is None:
-            continue
-        try:
-            new, found = (photo, ()) if _too_small(photo) else faces.deidentify_photo(photo, run.method, **run.options)
-            if len(found):
-                _write(job, new, run)
-            else:
-                _write_unchanged(job, photo, run)
-        except _ERRORS as err:
-            run.tally.fail(job, err)
+        if photo is not None:
+            yield job, photo
 
 
-def _run_whole_set(run: _Run) -> None:
-    """Align every photo, run the method once on all faces, paste each photo's faces back, write."""
+def _run_photos(run: _Run) -> None:
+    """Every photo through the pipeline (:func:`facedid_lib.pipeline.deidentify_photos`: align,
+    de-identify, paste back; one photo at a time, or all faces at once for a whole-set method), then
+    written: a photo without a face unchanged."""
     args, method = run.args, run.method
-    aligned = []
-    for job in tqdm(run.plan.jobs, desc=f"{method.name}: aligning", unit="file", disable=args.quiet):
-        if job.video:
-            run.tally.fail(job, f"{method.name} sees all faces at once and does not run on videos")
-            continue
-        photo = _read(job, run)
-        if photo is None:
-            continue
-        try:
-            found = None if _too_small(photo) else faces.align_faces(photo, args.detector, args.size, device=run.device)
-            aligned.append((job, photo, found))
-        except _ERRORS as err:
-            run.tally.fail(job, err)
-    parts = [found.chips for _, _, found in aligned if found is not None and len(found)]
-    if parts:  # with no face at all there is nothing to run the method on: every photo is written unchanged
-        chips = torch.cat(parts)
-        try:
-            new = method(chips, **run.context, **run.params)
-        except ValueError as err:
-            raise _Abort(f"{method.name} runs once on all faces of all photos and cannot run on the {len(chips)} "
-                         f"face(s) found in {len(aligned)} photo(s), so nothing was written: {err}") from None
-    start = 0
-    for job, photo, found in tqdm(aligned, desc=f"{method.name}: writing", unit="file", disable=args.quiet):
-        count = 0 if found is None else len(found)
-        start += count
-        if _exists(job, run):
-            continue
-        try:
-            if count:
-                _write(job, faces.paste_back(photo, new[start - count:start], found.transforms, device=run.device), run)
-            else:
-                _write_unchanged(job, photo, run)
-        except _ERRORS as err:
-            run.tally.fail(job, err)
+    desc = f"{method.name}: aligning" if method.whole_set else method.name
+    jobs = tqdm(run.plan.jobs, desc=desc, unit="file", disable=args.quiet)
+    results = pipeline.deidentify_photos(
+        _photos(run, jobs), method, whole_set=method.whole_set, smallest=_SMALLEST, collect=_ERRORS,
+        wanted=lambda job: not _exists(job, run),
+        progress=lambda items, stage: tqdm(items, desc=f"{method.name}: {stage}", unit="file", disable=args.quiet),
+        **run.options)
+    try:
+        for result in results:
+            job = result.key
+            if result.error is not None:
+                run.tally.fail(job, result.error)
+                continue
+            try:
+                if result.new is not None:
+                    _write(job, result.new, run)
+                else:
+                    _write_unchanged(job, result.photo, run)
+            except _ERRORS as err:
+                run.tally.fail(job, err)
+    except pipeline.WholeSetFailed as err:
+        raise _Abort(f"{method.name} runs once on all faces of all photos and cannot run on the {err.faces} "
+                     f"face(s) found in {err.photos} photo(s), so nothing was written: {err.error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -764,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
                 return stop.code or 0
             tally = _Tally(method.name, args.output, skipped=plan.skipped, unreadable=plan.unreadable)
             run = _Run(plan, method, params, context, device, args, tally)
-            (_run_whole_set if method.whole_set else _run_each)(run)
+            _run_photos(run)
         except _Abort as err:
             print(f"facedid {method.name}: error: {err}", file=sys.stderr)
             return 1

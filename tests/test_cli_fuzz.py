@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from test_cli import WILD
 
-from facedid_lib import cli, faces
+from facedid_lib import align, cli
+from facedid_lib.io.images import is_temporary, read_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,7 +57,7 @@ class _Real(dict):
 def real(data_folder) -> dict[str, bytes]:
     """A wild photo with faces (the first of WILD) as JPEG and PNG bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(faces.read_image(data_folder / "wild" / WILD[0])).save(buffer, format="PNG")
+    Image.fromarray(read_image(data_folder / "wild" / WILD[0])).save(buffer, format="PNG")
     return _Real({".jpg": (data_folder / "wild" / WILD[0]).read_bytes(), ".png": buffer.getvalue()})
 
 
@@ -157,7 +158,7 @@ def state(folder: Path) -> dict[str, object]:
 
 
 def temporaries(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.rglob("*") if faces.is_temporary(p))
+    return sorted(str(p) for p in folder.rglob("*") if is_temporary(p))
 
 
 def accounted_for(folder: Path, relative: Path, done: set[str], reported: set[str], output: Path,
@@ -181,7 +182,7 @@ def accounted_for(folder: Path, relative: Path, done: set[str], reported: set[st
 def first_frame(path: Path) -> np.ndarray:
     """A photo, or a video's first frame (OpenCV also reads some image files as one-frame videos)."""
     if path.suffix.lower() in cli.IMAGE_SUFFIXES:
-        return faces.read_image(path)
+        return read_image(path)
     capture = cv2.VideoCapture(str(path))
     ok, frame = capture.read()
     capture.release()
@@ -196,8 +197,8 @@ def check_faces_hidden(source: Path, target: Path) -> None:
     assert after.shape == before.shape, target
     if min(before.shape[:2]) < 2:
         return
-    found = faces.align_faces(before, size=64, device="cpu")
-    masks = faces.photo_masks(before, found.transforms, size=64, device="cpu").numpy()
+    found = align.align_faces(before, size=64, device="cpu")
+    masks = align.photo_masks(before, found.transforms, size=64, device="cpu").numpy()
     change = np.abs(after.astype(int) - before).mean(axis=2)
     noise = change[masks.max(0) == 0].mean() if len(masks) else 0
     for mask in masks:

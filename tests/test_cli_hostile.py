@@ -28,7 +28,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 from test_cli import FAST, check_deidentified, images, originals, photos, run, snapshot  # noqa: F401
 
-from facedid_lib import cli, faces
+from facedid_lib import cli
+from facedid_lib.io.images import is_temporary, read_image
 from facedid_lib.io import metadata
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,7 +38,7 @@ ROOT = os.geteuid() == 0  # root reads and writes whatever the permissions say
 
 
 def leftover_temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if faces.is_temporary(p)]
+    return [p for p in folder.rglob("*") if is_temporary(p)]
 
 
 def png_of_size(width: int, height: int, pixels: bool = True) -> bytes:
@@ -93,12 +94,12 @@ def test_decompression_bomb_is_unreadable_and_the_run_goes_on(photos, tmp_path, 
 def test_read_image_refuses_images_over_the_pixel_limit(tmp_path, width, height):
     (tmp_path / "big.png").write_bytes(png_of_size(width, height, pixels=False))
     with pytest.raises(ValueError, match=r"big.png.*more pixels than PIL.Image.MAX_IMAGE_PIXELS = 89,478,485"):
-        faces.read_image(tmp_path / "big.png")
+        read_image(tmp_path / "big.png")
 
 
 def test_a_48_megapixel_photo_reads(tmp_path):
     (tmp_path / "camera.png").write_bytes(png_of_size(8000, 6000))
-    assert faces.read_image(tmp_path / "camera.png").shape == (6000, 8000, 3)
+    assert read_image(tmp_path / "camera.png").shape == (6000, 8000, 3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -308,11 +309,11 @@ def test_16_bit_grayscale_is_scaled(tmp_path, capsys):
     Image.fromarray(ramp.astype(np.int32) * 1000 - 5).save(tmp_path / "wide.tif")  # I beyond 16 bits: stretched
     assert Image.open(tmp_path / "ramp16.png").mode == "I;16" and Image.open(tmp_path / "ramp16.pgm").mode == "I"
     for name in ("ramp16.png", "ramp16.pgm", "ramp32.tif", "wide.tif"):
-        assert np.abs(faces.read_image(tmp_path / name).astype(int) - expected).max() <= 1, name
+        assert np.abs(read_image(tmp_path / name).astype(int) - expected).max() <= 1, name
     code, out, err = run(capsys, "pixelate", tmp_path / "ramp16.png", "-o", tmp_path / "out", *FAST)
     assert code == 0, err
     assert count(out, "with no face found") == 1
-    np.testing.assert_array_equal(faces.read_image(tmp_path / "out" / "ramp16.png"), expected)  # not white
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "ramp16.png"), expected)  # not white
 
 
 # ------------------------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def test_photo_without_a_face_but_with_metadata_is_re_saved_without_it(tmp_path,
         written = (tmp_path / "out" / name).read_bytes()
         assert metadata.resave_reason(written, Path(name).suffix) is None  # nothing but the image
         assert not Image.open(io.BytesIO(written)).getexif()
-    np.testing.assert_array_equal(faces.read_image(tmp_path / "out" / "wall.png"), wall)  # PNG: lossless
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "wall.png"), wall)  # PNG: lossless
 
 
 # ------------------------------------------------------------------------------------------------

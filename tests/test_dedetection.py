@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from facedid_lib.data import facesets as data
-from facedid_lib import faces
+from facedid_lib import detect
+from facedid_lib.io import images
 from facedid_lib.attacks import dedetection
 
 
@@ -17,7 +18,7 @@ def photo(data_folder):
 
 def test_face_regions_is_the_union_of_grown_boxes():
     image = np.zeros((100, 120, 3), np.uint8)
-    boxes = [faces.Detection(10, 20, 30, 40, 1.0), faces.Detection(100, 80, 130, 110, 1.0)]
+    boxes = [detect.Detection(10, 20, 30, 40, 1.0), detect.Detection(100, 80, 130, 110, 1.0)]
     mask = dedetection.face_regions(image, boxes, expand=0.5)
     assert mask.shape == (100, 120)
     assert mask[10:50, 0:40].all() and not mask[51:, :85].any()
@@ -30,7 +31,7 @@ def test_face_regions_is_the_union_of_grown_boxes():
 
 def test_hide_faces_changes_only_the_face_region_within_eps(photo, one_thread):
     eps = 8 / 255
-    regions = dedetection.face_regions(photo, faces.detect(photo, "mmod"))
+    regions = dedetection.face_regions(photo, detect.detect(photo, "mmod"))
     assert regions.any()
     out, record = dedetection.hide_faces(photo, eps=eps, steps=6, mask=regions, device="cpu")
     assert out.dtype == np.uint8 and out.shape == photo.shape
@@ -66,10 +67,10 @@ def test_hide_faces_is_the_pgd_loop_on_the_score_map(photo, one_thread):
     from facedid_lib.detect import mmod
 
     eps, alpha, margin, steps = 8 / 255, 2 / 255, 0.5, 4
-    regions = dedetection.face_regions(photo, faces.detect(photo, "mmod"))
+    regions = dedetection.face_regions(photo, detect.detect(photo, "mmod"))
     out, record = dedetection.hide_faces(photo, eps=eps, alpha=alpha, steps=steps, margin=margin, mask=regions,
                                          device="cpu")
-    x = faces._to_tensor(photo, "cpu")
+    x = images.to_tensor(photo, "cpu")
     m = torch.from_numpy(regions)[None].float()
     x_i, expected = x.clone(), []
     for _ in range(steps):

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facedid_lib import faces
+from facedid_lib import detect
 from facedid_lib.detect import mmod
 
 CONFIDENCE_TOLERANCE = 1e-2
@@ -57,8 +57,8 @@ def photos(data_folder, chips) -> dict[str, np.ndarray]:
     }
 
 
-def _dlib_detections(detector, image: np.ndarray, upsample: int = 0) -> list[faces.Detection]:
-    return [faces.Detection(r.rect.left(), r.rect.top(), r.rect.right() + 1, r.rect.bottom() + 1,
+def _dlib_detections(detector, image: np.ndarray, upsample: int = 0) -> list[detect.Detection]:
+    return [detect.Detection(r.rect.left(), r.rect.top(), r.rect.right() + 1, r.rect.bottom() + 1,
                             r.confidence) for r in detector(image, upsample)]
 
 
@@ -94,13 +94,13 @@ def test_same_detections_as_dlib(photos, dlib_cnn):
 
 
 def test_dlib_resize_mode_and_registry(photos, dlib_cnn):
-    """The emulated dlib resize gives the same boxes; ``faces.detect(photo, "mmod")`` is the same."""
+    """The emulated dlib resize gives the same boxes; ``detect.detect(photo, "mmod")`` is the same."""
     image = photos["mosaic-320"]
     theirs = _dlib_detections(dlib_cnn, image)
     _assert_same(mmod.detect_mmod(image, resize="dlib", device="cpu"), theirs, "mosaic, resize=dlib")
-    _assert_same(faces.detect(image, "mmod"), theirs, "faces.detect(mosaic, 'mmod')")
+    _assert_same(detect.detect(image, "mmod"), theirs, "detect.detect(mosaic, 'mmod')")
     as_tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
-    _assert_same(faces.detect(as_tensor, "mmod"), theirs, "faces.detect(float tensor, 'mmod')")
+    _assert_same(detect.detect(as_tensor, "mmod"), theirs, "detect.detect(float tensor, 'mmod')")
 
 
 def test_upsample_matches_dlib(photos, dlib_cnn):
@@ -215,7 +215,7 @@ def test_decode_synthetic_score_map():
     scores[18, 6] = 0.5  # far away: kept
     found = mmod.decode(scores, rects)
     x, y = 8 * 6 + 14 - 11, 8 * 5 + 14 - 11  # in photo pixels (outer padding 11)
-    assert found[0] == faces.Detection(x - 39, y - 39, x + 41, y + 41, 2.0)  # lround(x - 39.5) = x - 39
+    assert found[0] == detect.Detection(x - 39, y - 39, x + 41, y + 41, 2.0)  # lround(x - 39.5) = x - 39
     assert [d.score for d in found] == [2.0, 0.5]
     assert mmod.decode(scores, rects, threshold=1.0) == found[:1]
     assert mmod.decode(scores, rects, threshold=3.0) == []
@@ -258,7 +258,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="too small"):
         mmod.detect_mmod(np.zeros((4, 50, 3), np.uint8))
     with pytest.raises(ValueError, match="upsample"):
-        faces.detect(photo, "mmod", upsample=3)
+        detect.detect(photo, "mmod", upsample=3)
     with pytest.raises(TypeError, match="float"):
         mmod.score_map(torch.zeros(3, 40, 50, dtype=torch.uint8))
     with pytest.raises(TypeError, match="tensor"):
@@ -280,6 +280,6 @@ def test_bad_input():
 
 
 def test_registered_as_detector():
-    assert "mmod" in faces.DETECTOR_PARAMS
-    names = [p.name for p in faces.DETECTOR_PARAMS["mmod"]]
+    assert "mmod" in detect.DETECTOR_PARAMS
+    names = [p.name for p in detect.DETECTOR_PARAMS["mmod"]]
     assert names == ["threshold", "upsample"]

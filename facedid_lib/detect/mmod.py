@@ -27,13 +27,16 @@ differs from dlib's uint8 one by a grey level in about 0.04 % of the pixels.
 
 Example
 -------
->>> from facedid_lib import faces
->>> from facedid_lib.models import mmod
->>> photo = faces.read_image("wild/027779.jpg")     # three faces      # doctest: +SKIP
->>> [round(d.score, 2) for d in mmod.detect_mmod(photo)]                # doctest: +SKIP
+>>> from facedid_lib.io.images import read_image
+>>> from facedid_lib.detect import mmod
+>>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+>>> [round(d.score, 2) for d in mmod.detect_mmod(photo)]
 [1.08, 1.05, 1.04]
->>> scores, rects = mmod.score_map(torch.from_numpy(photo).permute(2, 0, 1) / 255)  # doctest: +SKIP
->>> loss = scores.clamp_min(-0.5).sum()   # de-detection: lower every score  # doctest: +SKIP
+>>> image = (torch.from_numpy(photo).permute(2, 0, 1) / 255).requires_grad_()
+>>> scores, rects = mmod.score_map(image)
+>>> loss = scores.clamp_min(-0.5).sum()   # de-detection: lower every score
+>>> loss.backward(); image.grad.shape
+torch.Size([3, 640, 425])
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib import faces
 from facedid_lib.core.config import resolve_device
-from facedid_lib.faces import Detection
 from facedid_lib.core.params import Param
+from facedid_lib.detect.base import Detection
+from facedid_lib.detect.registry import register_detector
 
 __all__ = [
     "MMODNet", "mmod_net", "model_path", "pyramid_rects", "pyramid_canvas", "score_map", "decode",
@@ -489,8 +492,10 @@ def score_map(image: torch.Tensor, resize: str = "torch", device=None):
     Example
     -------
     >>> image = torch.rand(3, 120, 160, requires_grad=True)
-    >>> scores, rects = score_map(image)          # doctest: +SKIP
-    >>> scores.clamp_min(-1).sum().backward()     # doctest: +SKIP
+    >>> scores, rects = score_map(image)
+    >>> scores.clamp_min(-1).sum().backward()
+    >>> image.grad.shape
+    torch.Size([3, 120, 160])
     """
     batch, single = _check_float_images(image)
     _check_resize(resize)
@@ -554,7 +559,7 @@ def decode(scores, rects, threshold: float = 0.0, window: tuple[int, int] = (80,
 
     Returns
     -------
-    list of :class:`~facedid_lib.faces.Detection` (``x1``, ``y1`` exclusive), best score first;
+    list of :class:`~facedid_lib.detect.base.Detection` (``x1``, ``y1`` exclusive), best score first;
     the score is the raw score-map value, as dlib's ``confidence``.
     """
     if isinstance(scores, torch.Tensor):
@@ -637,18 +642,20 @@ def detect_mmod(image: np.ndarray, threshold: float = 0.0, upsample: int = 0, re
 
     Returns
     -------
-    list of :class:`~facedid_lib.faces.Detection`, best score first; each score is dlib's
+    list of :class:`~facedid_lib.detect.base.Detection`, best score first; each score is dlib's
     ``confidence`` (the raw score, above ``threshold``).
 
     Example
     -------
-    >>> from facedid_lib import faces
-    >>> faces.detect(photo, "mmod", upsample=1)[0]   # doctest: +SKIP
+    >>> from facedid_lib import detect
+    >>> from facedid_lib.io.images import read_image
+    >>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+    >>> detect.detect(photo, "mmod", upsample=1)[0]   # doctest: +ELLIPSIS
     Detection(x0=173.0, y0=157.0, x1=292.0, y1=276.0, score=1.0975...)
     """
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be an (H, W, 3) uint8 numpy array, got {type(image).__name__} "
-                        "(faces.detect(photo, 'mmod') also takes float tensors)")
+                        "(detect.detect(photo, 'mmod') also takes float tensors)")
     if image.dtype != np.uint8:
         raise TypeError(f"image must be a uint8 array (H, W, 3) RGB, got dtype {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
@@ -697,7 +704,7 @@ def faceness(chips: torch.Tensor, resize: str = "torch", device=None) -> torch.T
     return scores.flatten(1).amax(1)
 
 
-#: The MMOD detector's parameters, for widgets, the command line and ``faces.detect``.
+#: The MMOD detector's parameters, for widgets, the command line and :func:`facedid_lib.detect.detect`.
 MMOD_PARAMS = [
     Param("threshold", 0.0, "score a face needs (smaller: more faces, more false ones)",
           low=-1.0, high=2.0, step=0.05),
@@ -705,4 +712,4 @@ MMOD_PARAMS = [
           low=0, high=2, step=1),
 ]
 
-faces.register_detector("mmod", detect_mmod, MMOD_PARAMS)
+register_detector("mmod", detect_mmod, MMOD_PARAMS)

@@ -11,17 +11,25 @@ from typing import Callable
 import torch
 
 from facedid_lib import metrics
+from facedid_lib.detect.registry import detect, detector_params
+from facedid_lib.io.images import chips_to_uint8
+
+
+def chip_detector(detector: str, **params) -> Callable:
+    """``chips -> (N,) bool``: the registered ``detector`` (:data:`facedid_lib.detect.DETECTORS`)
+    finds an object in the chip, run with ``params`` on each chip as uint8 RGB
+    (:func:`~facedid_lib.io.images.chips_to_uint8`)."""
+    detector_params(detector)  # an unknown name fails here, not on the first chips
+
+    def detected(chips: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([len(detect(p, detector, **params)) > 0 for p in chips_to_uint8(chips)])
+
+    return detected
 
 
 def hog_detector(upsample: int = 0) -> Callable:
     """``chips -> (N,) bool``: dlib's HOG detector finds a face in the chip."""
-    from facedid_lib import faces
-
-    def detected(chips: torch.Tensor) -> torch.Tensor:
-        found = [len(faces.detect(chip.cpu(), "hog", upsample=upsample)) > 0 for chip in chips]
-        return torch.tensor(found)
-
-    return detected
+    return chip_detector("hog", upsample=upsample)
 
 
 def mmod_detector(threshold: float = 0.0) -> Callable:
@@ -37,13 +45,7 @@ def mmod_detector(threshold: float = 0.0) -> Callable:
 
 def yunet_detector(score_threshold: float = 0.6) -> Callable:
     """``chips -> (N,) bool``: YuNet (:mod:`facedid_lib.detect.yunet`) finds a face in the chip."""
-    from facedid_lib import faces
-    from facedid_lib.detect import yunet
-
-    def detected(chips: torch.Tensor) -> torch.Tensor:
-        return torch.tensor([len(yunet.detect_yunet(p, score_threshold)) > 0 for p in faces.chips_to_uint8(chips)])
-
-    return detected
+    return chip_detector("yunet", score_threshold=score_threshold)
 
 
 def mmod_faceness() -> Callable:
@@ -57,4 +59,4 @@ def mmod_faceness() -> Callable:
     return score
 
 
-__all__ = ["hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]
+__all__ = ["chip_detector", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]

@@ -10,10 +10,12 @@ landmarks: the subject's right eye (image left), left eye, nose tip, right and l
 
 Example
 -------
->>> from facedid_lib import faces
->>> from facedid_lib.models import yunet                       # registers "yunet"
->>> [round(d.score, 2) for d in faces.detect(photo, "yunet")]  # doctest: +SKIP
-[0.93, 0.88]
+>>> from facedid_lib import detect
+>>> from facedid_lib.io.images import read_image
+>>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+>>> found = detect.detect(photo, "yunet")                     # imports this module, which registers "yunet"
+>>> [round(d.score, 2) for d in found], found.scheme, found.landmarks.shape
+([0.94, 0.92, 0.9], 'arcface-5', (3, 5, 2))
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ import math
 import cv2
 import numpy as np
 
-from facedid_lib import faces
 from facedid_lib.core.params import Param
+from facedid_lib.detect.base import Detection, Detections, Detector
+from facedid_lib.detect.registry import register_detector
 from facedid_lib.weights.opencv_zoo import YUNET_FILE, model_path
 
-__all__ = ["YUNET_PARAMS", "detect_yunet"]
+__all__ = ["YUNET_PARAMS", "LANDMARK_SCHEME", "detect_yunet", "YuNet"]
+
+#: The order and meaning of YuNet's five landmarks (ArcFace's template's; see :mod:`facedid_lib.align.templates`).
+LANDMARK_SCHEME = "arcface-5"
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,7 +58,7 @@ def detect_yunet(image: np.ndarray, score_threshold: float = 0.6, nms_threshold:
 
     Returns
     -------
-    list of :class:`~facedid_lib.faces.Detection`; with ``with_landmarks``, a list of
+    list of :class:`~facedid_lib.detect.base.Detection`; with ``with_landmarks``, a list of
     ``(Detection, (5, 2) float64 landmarks)`` pairs.
     """
     if not isinstance(image, np.ndarray):
@@ -73,12 +79,12 @@ def detect_yunet(image: np.ndarray, score_threshold: float = 0.6, nms_threshold:
     rows = [] if found is None else sorted(found, key=lambda r: -r[14])
     out = []
     for r in rows:
-        box = faces.Detection(float(r[0]), float(r[1]), float(r[0] + r[2]), float(r[1] + r[3]), float(r[14]))
+        box = Detection(float(r[0]), float(r[1]), float(r[0] + r[2]), float(r[1] + r[3]), float(r[14]))
         out.append((box, np.asarray(r[4:14], np.float64).reshape(5, 2)) if with_landmarks else box)
     return out
 
 
-#: YuNet's parameters, for widgets, the command line and ``faces.detect``.
+#: YuNet's parameters, for widgets, the command line and :func:`facedid_lib.detect.detect`.
 YUNET_PARAMS = [
     Param("score_threshold", 0.6, "score a face needs (smaller: more faces, more false ones)",
           low=0.05, high=0.99, step=0.01),
@@ -86,4 +92,17 @@ YUNET_PARAMS = [
           step=0.05),
 ]
 
-faces.register_detector("yunet", detect_yunet, YUNET_PARAMS)
+
+@register_detector("yunet")
+class YuNet(Detector):
+    """YuNet as a :class:`~facedid_lib.detect.base.Detector`: faces with their five landmarks
+    (scheme ``"arcface-5"``: the subject's right eye, left eye, nose tip, right and left mouth
+    corner), which ``align_faces(..., landmarks="detector")`` can align by."""
+
+    kind = "face"
+    params = tuple(YUNET_PARAMS)
+
+    def find(self, image: np.ndarray, score_threshold: float, nms_threshold: float) -> Detections:
+        found = detect_yunet(image, score_threshold, nms_threshold, with_landmarks=True)
+        return Detections([box[:4] for box, _ in found], [box.score for box, _ in found],
+                          np.array([marks for _, marks in found]).reshape(-1, 5, 2), self.kind, LANDMARK_SCHEME)

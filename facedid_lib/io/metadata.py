@@ -18,9 +18,15 @@ suffix names.
 
 Example
 -------
->>> from facedid_lib import metadata
->>> metadata.resave_reason(open("photo.jpg", "rb").read(), ".jpg")        # doctest: +SKIP
-'it has EXIF, an ICC profile'
+>>> import io
+>>> from PIL import Image
+>>> from facedid_lib.io import metadata
+>>> exif = Image.Exif(); exif[0x0110] = "a camera"                        # the Model tag
+>>> photo = io.BytesIO(); Image.new("RGB", (8, 8)).save(photo, "JPEG", exif=exif)
+>>> metadata.resave_reason(photo.getvalue(), ".jpg")
+'it has EXIF'
+>>> metadata.resave_reason(photo.getvalue(), ".png")
+'its content is JPEG, not the PNG its suffix .png names'
 """
 
 from __future__ import annotations

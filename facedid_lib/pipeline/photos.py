@@ -1,0 +1,195 @@
+"""Photos de-identified: one pipeline for a photo, for a set of photos, per face or whole-set.
+
+Every face is aligned to a chip (:func:`facedid_lib.align.align_faces`), the method runs on the
+chips, the chips are pasted back (:func:`facedid_lib.align.paste_back`)::
+
+    detect  ->  landmarks  ->  chip_transform  ->  extract_chips  ->  method  ->  paste_back
+
+:func:`deidentify_photo` does it for one photo; :func:`deidentify_photos` for a set, either photo
+by photo or, for a *whole-set* method (k-Same, which averages faces of different photos), once on
+all faces of all photos; :func:`facedid_lib.pipeline.deidentify_video` frame by frame. The
+``facedid`` command runs :func:`deidentify_photos` for every method.
+
+Example
+-------
+>>> from facedid_lib.io.images import read_image
+>>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+>>> hidden, found = deidentify_photo(photo, lambda chips: chips * 0)
+>>> len(found), hidden.shape
+(3, (640, 425, 3))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from facedid_lib.align.chips import AlignedFaces, align_faces
+from facedid_lib.align.paste import paste_back
+from facedid_lib.core.checks import check_images
+from facedid_lib.io.images import copy_photo
+
+__all__ = ["deidentify_photo", "deidentify_photos", "Deidentified", "WholeSetFailed"]
+
+
+def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int = 192,
+                     padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
+                     device=None, **method_params):
+    """De-identify every face of a photo: align, run ``method`` once on all chips, paste back.
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1].
+    method : ``method(chips, **method_params) -> chips`` on (N, 3, size, size) tensors in [0, 1].
+    detector, detector_params : which detector finds the faces, and its parameters.
+    size, padding : the chips the method sees, see :func:`~facedid_lib.align.chip_transform`.
+    feather : soft edge of the pasted faces, see :func:`~facedid_lib.align.face_mask`.
+    device : where chips are made and the method runs (None: the photo tensor's device, or the
+        library default for an array).
+    **method_params : passed to ``method``.
+
+    Returns
+    -------
+    (new photo of the input's type, :class:`~facedid_lib.align.AlignedFaces` found); with no face, an unchanged copy.
+
+    Example
+    -------
+    >>> from facedid_lib.io.images import read_image
+    >>> from facedid_lib.methods.classical import gaussian_blur
+    >>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+    >>> new, found = deidentify_photo(photo, gaussian_blur, sigma=6.0)
+    >>> len(found), new.shape == photo.shape, bool((new != photo).any())
+    (3, True, True)
+    """
+    if not callable(method):
+        raise TypeError(f"method must be callable, got {type(method).__name__}")
+    found = align_faces(photo, detector, size, padding, device, **(detector_params or {}))
+    if not len(found):
+        return copy_photo(photo), found
+    new = method(found.chips, **method_params)
+    check_images(new, "the method's output")
+    if new.shape != found.chips.shape:
+        raise ValueError(f"the method must return chips of shape {tuple(found.chips.shape)}, "
+                         f"got {tuple(new.shape)}")
+    return paste_back(photo, new, found.transforms, padding, feather, device), found
+
+
+@dataclass
+class Deidentified:
+    """One photo of :func:`deidentify_photos`: the caller's ``key``, the ``photo`` given, the faces
+    ``found`` (None where the photo was too small to search), the ``new`` photo (None where no face
+    was found: the photo is unchanged), or the ``error`` that stopped it (one of the types the
+    caller asked to collect)."""
+
+    key: Any
+    photo: Any
+    found: AlignedFaces | None = None
+    new: Any = None
+    error: Exception | None = None
+
+
+class WholeSetFailed(ValueError):
+    """A whole-set method refused the set of all faces (a ValueError: too few faces for k-Same, say);
+    nothing was pasted back. ``faces`` and ``photos`` count what it was run on."""
+
+    def __init__(self, method: str, faces: int, photos: int, error: Exception):
+        super().__init__(f"{method} runs once on all faces of all photos and cannot run on the {faces} face(s) "
+                         f"found in {photos} photo(s): {error}")
+        self.faces, self.photos, self.error = faces, photos, error
+
+
+def _searchable(photo, smallest: int) -> bool:
+    height, width = (photo.shape[:2] if isinstance(photo, np.ndarray) else photo.shape[1:])
+    return min(height, width) >= smallest
+
+
+def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = False, detector: str = "hog",
+                      size: int = 192, padding: float = 0.4, detector_params: dict | None = None,
+                      feather: float = 0.15, device=None, smallest: int = 2, collect: tuple = (),
+                      wanted: Callable[[Any], bool] | None = None,
+                      progress: Callable[[Iterable, str], Iterable] | None = None,
+                      **method_params) -> Iterator[Deidentified]:
+    """De-identify every face of a set of photos, per face or once on all faces of all photos.
+
+    Per face (``whole_set=False``) each photo is de-identified by :func:`deidentify_photo` as it
+    arrives and yielded at once. A whole-set method (``whole_set=True``: k-Same, whose output
+    faces are averages over the set) first aligns every photo, then runs once on the chips of all
+    faces, then pastes each photo's faces back, photo by photo, in the order given.
+
+    Parameters
+    ----------
+    photos : iterable of ``(key, photo)`` pairs; the key is the caller's (a path, a job) and comes
+        back with the result. It is consumed lazily, one photo at a time.
+    method : ``method(chips, **method_params) -> chips`` on (N, 3, size, size) tensors in [0, 1].
+    whole_set : run ``method`` once on all faces of all photos.
+    detector, detector_params, size, padding, feather, device : as for :func:`deidentify_photo`
+        (a whole-set run uses the detector's default parameters unless ``detector_params`` are given).
+    smallest : photos with a side under this many pixels are not searched (``found`` None).
+    collect : exception types that fail one photo (yielded as its ``error``) instead of the run.
+    wanted : for a whole-set method, asked once per photo after the method ran, before its faces
+        are pasted back; a photo it declines is not pasted and not yielded (the ``facedid`` command
+        skips outputs that exist).
+    progress : ``progress(iterable, stage)`` wraps the second pass of a whole-set run (stage
+        ``"writing"``), e.g. with a progress bar.
+    **method_params : passed to ``method``.
+
+    Yields
+    ------
+    :class:`Deidentified`, per photo: per face in the order given; for a whole-set method first
+    the photos that failed to align (as they fail), then every other photo in the order given.
+
+    Raises
+    ------
+    :class:`WholeSetFailed` when a whole-set method raises a ValueError on the set of all faces.
+    """
+    if not callable(method):
+        raise TypeError(f"method must be callable, got {type(method).__name__}")
+    collect = tuple(collect)
+    if not whole_set:
+        for key, photo in photos:
+            try:
+                if not _searchable(photo, smallest):
+                    yield Deidentified(key, photo)
+                    continue
+                new, found = deidentify_photo(photo, method, detector, size, padding, detector_params, feather,
+                                              device, **method_params)
+            except collect as err:
+                yield Deidentified(key, photo, error=err)
+                continue
+            yield Deidentified(key, photo, found, new if len(found) else None)
+        return
+    aligned = []
+    for key, photo in photos:
+        try:
+            found = (align_faces(photo, detector, size, padding, device, **(detector_params or {}))
+                     if _searchable(photo, smallest) else None)
+        except collect as err:
+            yield Deidentified(key, photo, error=err)
+            continue
+        aligned.append((key, photo, found))
+    parts = [found.chips for _, _, found in aligned if found is not None and len(found)]
+    if parts:  # with no face at all there is nothing to run the method on: every photo stays unchanged
+        chips = torch.cat(parts)
+        try:
+            new = method(chips, **method_params)
+        except ValueError as err:
+            name = getattr(method, "name", getattr(method, "__name__", type(method).__name__))
+            raise WholeSetFailed(name, len(chips), len(aligned), err) from err
+    start = 0
+    for key, photo, found in (progress or (lambda items, stage: items))(aligned, "writing"):
+        count = 0 if found is None else len(found)
+        start += count
+        if wanted is not None and not wanted(key):
+            continue
+        if not count:
+            yield Deidentified(key, photo, found)
+            continue
+        try:
+            pasted = paste_back(photo, new[start - count:start], found.transforms, padding, feather, device)
+        except collect as err:
+            yield Deidentified(key, photo, found, error=err)
+            continue
+        yield Deidentified(key, photo, found, pasted)
