@@ -3,7 +3,10 @@ import torch
 
 from facedid_lib import methods
 from facedid_lib.methods import autoencoder as ae_methods
+from facedid_lib.core import zoo
 from facedid_lib.nets import autoencoder as ae
+
+TINY_AE = ae.AERecipe(size=16, code=8, width=4, epochs=2, patience=2)
 
 
 def test_autoencoder_shapes_and_sizes():
@@ -85,19 +88,20 @@ def test_attribute_preserving_checks_its_encoder():
 def tiny(monkeypatch, tmp_path, data_folder):
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
-    monkeypatch.setattr(ae, "recipe", lambda: ae.AERecipe(size=16, code=8, width=4, epochs=2, patience=2))
-    return tmp_path
+    # direct calls hand the tiny recipe in; the provider and the fine-tuning reach it through the zoo
+    with zoo.override("autoencoder", TINY_AE):
+        yield tmp_path
 
 
 def test_autoencoder_is_trained_once_on_other_people(tiny, monkeypatch):
-    first = ae.autoencoder(progress=False, device="cpu")
+    first = ae.autoencoder(progress=False, device="cpu", recipe=TINY_AE)
     assert not set(first.train.identities.tolist()) & set(first.test.identities.tolist())
     assert set(first.val.identities.tolist()) <= set(first.train.identities.tolist())
     assert len(first.history.val_score) == 2 and first.test_mse > 0
     assert float(first.model.code_mean.abs().sum()) > 0
     calls = []
     monkeypatch.setattr(ae, "fit", lambda *a, **k: calls.append(1))
-    second = ae.autoencoder(progress=False, device="cpu")
+    second = ae.autoencoder(progress=False, device="cpu", recipe=TINY_AE)
     assert calls == [] and second.test_mse == first.test_mse
     # the provider hands the same cached network to the command line and the widgets
     (made,) = methods.provide("autoencoder", device="cpu").values()
@@ -105,7 +109,7 @@ def test_autoencoder_is_trained_once_on_other_people(tiny, monkeypatch):
 
 
 def test_attribute_autoencoder_fine_tunes_the_encoder_only(tiny):
-    base = ae.autoencoder(progress=False, device="cpu")
+    base = ae.autoencoder(progress=False, device="cpu", recipe=TINY_AE)
     model, history = ae_methods.attribute_autoencoder(0.5, 0.5, "gender+mouth+mood", progress=False, device="cpu",
                                                       epochs=2)
     assert model.shift == (0.5, 0.5, "gender+mouth+mood") and len(history.val_score) == 2

@@ -46,23 +46,23 @@ def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folde
     import torch
 
     from facedid_lib import methods
+    from facedid_lib.core import zoo
     from facedid_lib.nets import autoencoder, generator, san
 
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
-    # the trained methods' providers train tiny networks here (the benchmark times the methods, not training)
-    monkeypatch.setattr(autoencoder, "recipe", lambda: autoencoder.AERecipe(size=16, code=8, width=4, epochs=1,
-                                                                           patience=1))
-    monkeypatch.setattr(san, "san_recipe", lambda: san.SANRecipe(size=16, code=4, width=4, pretrain_epochs=1, epochs=1,
-                                                                 patience=1, per_identity=1, val_per_identity=1))
     # the generator's training needs the landmarks of a thousand faces: a small untrained one stands in
     monkeypatch.setattr(generator, "gan", lambda **_: SimpleNamespace(
         generator=generator.ConditionalInpainter(16, 5, 4, width=4).eval(), n_identities=5,
         attributes=torch.zeros(10, 4, dtype=torch.bool), identity=torch.arange(10) % 5))
-    table = bench.methods(batch=4, repeat=1, device="cpu")
+    # the trained methods' providers train tiny networks here (the benchmark times the methods, not training)
+    with zoo.override("autoencoder", autoencoder.AERecipe(size=16, code=8, width=4, epochs=1, patience=1)), \
+            zoo.override("san", san.SANRecipe(size=16, code=4, width=4, pretrain_epochs=1, epochs=1, patience=1,
+                                              per_identity=1, val_per_identity=1)):
+        table = bench.methods(batch=4, repeat=1, device="cpu")
+        bench.main(["methods", "--batch", "4", "--repeat", "1", "--device", "cpu"])
     assert set(methods.REGISTRY) | {"blur (torchvision)", "photo pipeline (HOG + pixelate)"} == set(table.index)
     assert (table["speed"] > 0).all()
-    bench.main(["methods", "--batch", "4", "--repeat", "1", "--device", "cpu"])
     assert "blur, ours / torchvision speed" in capsys.readouterr().out
 
 

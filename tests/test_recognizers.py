@@ -46,13 +46,13 @@ def test_fit_stops_early_and_checks_its_input():
 def test_model_a_is_trained_once_then_loaded(monkeypatch, tmp_path, data_folder):
     monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
-    monkeypatch.setattr(recognizers, "recipe_a", lambda: recognizers.Recipe(image_size=32, epochs=2, patience=2))
-    first = recognizers.model_a(progress=False, device="cpu")
+    tiny = recognizers.Recipe(image_size=32, epochs=2, patience=2)
+    first = recognizers.model_a(progress=False, device="cpu", recipe=tiny)
     assert first.train.n_classes == 30 and len(first.test) == 30 * 4
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("model_a-*.pt")) == ["model_a"]
     calls = []
     monkeypatch.setattr(recognizers, "fit_classifier", lambda *a, **k: calls.append(1))
-    second = recognizers.model_a(progress=False, device="cpu")
+    second = recognizers.model_a(progress=False, device="cpu", recipe=tiny)
     assert calls == []  # loaded from the cache, not trained again
     assert second.test_accuracy == first.test_accuracy
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):

@@ -16,9 +16,9 @@ from facedid_lib import methods
 from facedid_lib.methods import san as san_method
 from facedid_lib.attributes import gender_cnn
 from facedid_lib.nets import san
+from facedid_lib.core import zoo
 from facedid_lib.core.ops import resize
 
-SAN_RECIPE, GENDER_RECIPE = san.san_recipe, gender_cnn.gender_recipe  # before the fixture patches them
 TINY_SAN = san.SANRecipe(size=16, code=16, width=4, pretrain_epochs=1, epochs=1, patience=1, per_identity=1,
                          val_per_identity=1)
 TINY_GENDER = gender_cnn.GenderRecipe(size=16, epochs=1, patience=1)
@@ -26,17 +26,20 @@ TINY_GENDER = gender_cnn.GenderRecipe(size=16, epochs=1, patience=1)
 
 @pytest.fixture(scope="module")
 def tiny(data_folder, tmp_path_factory):
-    """Tiny recipes, a fresh cache and the data folder for the whole module; the SAN trained once."""
+    """Tiny recipes, a fresh cache and the data folder for the whole module; the SAN trained once.
+
+    Direct calls hand the tiny recipe in; the method's provider reaches the SAN through the zoo, so
+    the zoo's recipe of the SAN is the tiny one for the module (``zoo.override``).
+    """
     cache = tmp_path_factory.mktemp("san-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEDID_CACHE", str(cache))
         patch.setenv("FACEDID_DATA", str(data_folder))
-        patch.setattr(san, "san_recipe", lambda: TINY_SAN)
-        patch.setattr(gender_cnn, "gender_recipe", lambda: TINY_GENDER)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            yield {"cache": cache, "san": san.san(device="cpu", progress=False)}
+            with zoo.override("san", TINY_SAN):
+                yield {"cache": cache, "san": san.san(device="cpu", progress=False, recipe=TINY_SAN)}
         finally:
             torch.set_num_threads(threads)
 
@@ -171,7 +174,7 @@ def test_training_runs_both_stages_and_is_cached(tiny, monkeypatch):
         raise AssertionError("trained again instead of loading the cache")
 
     monkeypatch.setattr(san, "fit", fail)
-    again = san.san(device="cpu", progress=False)
+    again = san.san(device="cpu", progress=False, recipe=TINY_SAN)
     for a, b in zip(trained.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a, b)
     assert again.histories["semi-adversarial"].as_dict() == trained.histories["semi-adversarial"].as_dict()
@@ -186,7 +189,7 @@ def test_other_loss_weights_train_the_second_stage_only(tiny, monkeypatch):
         return real_fit(task, *args, **kwargs)
 
     monkeypatch.setattr(san, "fit", spy)
-    other = san.san(device="cpu", progress=False, w_pixel=0.0)
+    other = san.san(device="cpu", progress=False, w_pixel=0.0, recipe=TINY_SAN)
     assert calls == ["SemiAdversarial"]  # the pre-trained autoencoder came from the cache
     assert other.weights["w_pixel"] == 0.0
 
@@ -274,7 +277,7 @@ def test_perturb_with_known_genders(tiny):
 
 
 def test_gender_cnn_trains_is_cached_and_predicts(tiny, monkeypatch):
-    trained = gender_cnn.gender_cnn(device="cpu", progress=False)
+    trained = gender_cnn.gender_cnn(device="cpu", progress=False, recipe=TINY_GENDER)
     assert trained.recipe == TINY_GENDER and trained.model.image_size == 16
     assert 0.0 <= trained.test_accuracy <= 1.0 and len(trained.test) == 120
     assert len(trained.history.val_score) == 1 and trained.history.score_name == "accuracy"
@@ -286,7 +289,7 @@ def test_gender_cnn_trains_is_cached_and_predicts(tiny, monkeypatch):
         raise AssertionError("trained again instead of loading the cache")
 
     monkeypatch.setattr(gender_cnn, "fit_classifier", fail)
-    again = gender_cnn.gender_cnn(device="cpu", progress=False)
+    again = gender_cnn.gender_cnn(device="cpu", progress=False, recipe=TINY_GENDER)
     assert again.test_accuracy == trained.test_accuracy
     with pytest.raises(TypeError, match="two-class ModelA"):
         gender_cnn.predict(torch.nn.Identity(), chips)
@@ -298,12 +301,12 @@ def test_gender_cnn_trains_is_cached_and_predicts(tiny, monkeypatch):
 
 def test_recipes_follow_the_profile(monkeypatch):
     monkeypatch.setenv("FACEDID_PROFILE", "quick")
-    quick = SAN_RECIPE()
+    quick = zoo.spec("san").recipe()
     assert quick.size == 64 and quick.per_identity is not None
-    assert GENDER_RECIPE().size == 48
+    assert zoo.spec("gender-cnn").recipe().size == 48
     monkeypatch.setenv("FACEDID_PROFILE", "full")
-    full = SAN_RECIPE()
-    assert GENDER_RECIPE().size == 112
+    full = zoo.spec("san").recipe()
+    assert zoo.spec("gender-cnn").recipe().size == 112
     assert full.size == 128 and full.per_identity is None and full.epochs > quick.epochs
     with pytest.raises(dataclasses.FrozenInstanceError):
         full.size = 32

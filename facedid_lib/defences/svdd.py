@@ -65,10 +65,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib.core import cache, config
+from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.train import History, Task, fit as fit_task
 
-__all__ = ["MultiSVDD", "OneClass", "MSVDD", "Penultimate", "fit", "Recipe", "recipe", "defend"]
+__all__ = ["MultiSVDD", "OneClass", "MSVDD", "Penultimate", "fit", "Recipe", "SVDD", "defend"]
 
 _MODEL_NAMES = {"ModelA": "Model A", "ModelB": "Model B"}
 
@@ -421,32 +421,17 @@ class Recipe:
     batch_size: int = 32
 
 
-def recipe() -> Recipe:
-    return config.by_profile(quick=Recipe(), full=Recipe(epochs=100, patience=30))
-
-
 @torch.no_grad()
 def _features(trunk: nn.Module, images: torch.Tensor, device, batch_size: int = 32) -> torch.Tensor:
     trunk.eval().to(device)
     return torch.cat([trunk(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
-def defend(trained, seed: int = 0, device=None, progress: bool = True, name: str | None = None,
-           eta: float | None = None) -> MSVDD:
-    """The m-SVDD defence of a course recognizer (``recognizers.model_a()`` or ``model_b()``).
-
-    The classifiers train on the penultimate features (:class:`Penultimate`) of the recognizer's
-    training faces, early-stop on its validation faces, and ``T(a)`` is read from the validation
-    faces too (faces the one-class classifiers never trained on: on their own training faces
-    the spheres are tighter than on any new face). The weights are cached under the recognizer's
-    own key, the recipe and the seed; the features are recomputed (a second).
-    The network (:attr:`MSVDD.network`) takes the chips the recognizer's ``on_chips()`` takes.
-    ``eta``: the recipe's weight of the other identities' faces replaced (0: pure Deep SVDD).
-    """
+def _fit(r: Recipe, splits, *, seed, device, progress, source, of, name: str | None = None) -> MSVDD:
+    """The m-SVDD of the recognizer ``of`` (its result, or its zoo name), on its penultimate features (cached)."""
     from facedid_lib.recognize.recognizers import ModelA
 
-    r = recipe() if eta is None else dataclasses.replace(recipe(), eta=eta)
-    device = config.resolve_device(device)
+    trained = zoo.trained(of, seed=seed, device=device, progress=progress, source=source) if isinstance(of, str) else of
     size = trained.recipe.image_size if isinstance(trained.model, ModelA) else None
     trunk = Penultimate(trained.model, size)
     z_train = _features(trunk, trained.train.images, device)
@@ -472,3 +457,35 @@ def defend(trained, seed: int = 0, device=None, progress: bool = True, name: str
     with torch.no_grad():
         calibration = svdd(z_val.to(device)).amax(1)
     return MSVDD(svdd, calibration, trunk=trunk, history=History(**info), name=name)
+
+
+SVDD = zoo.register(zoo.Spec(
+    name="m-svdd",
+    about="The m-SVDD defence of Mygdalis, Tefas and Pitas (2020): m bias-free Deep SVDD classifiers (Ruff et "
+          "al. 2018), one per identity, on the penultimate features of a trained course recognizer (the option "
+          "``of``: \"model-a\", \"model-b\" or their result), trained on its training faces (other identities' "
+          "faces pushed out with weight eta 1), early-stopped and calibrated on its validation faces: hidden "
+          "128, output 32, Adam lr 1e-3, weight decay 1e-5, batch 32; quick: 40 epochs (patience 15); full: "
+          "100 epochs (patience 30).",
+    network=MultiSVDD, task=OneClass,
+    recipes={"quick": Recipe(), "full": Recipe(epochs=100, patience=30)},
+    split=None, fit=_fit), aliases=("svdd",))
+
+
+def defend(trained, seed: int = 0, device=None, progress: bool = True, name: str | None = None,
+           eta: float | None = None, recipe: Recipe | None = None) -> MSVDD:
+    """The m-SVDD defence of a course recognizer (``recognizers.model_a()`` or ``model_b()``):
+    ``zoo.trained("m-svdd", of=trained, ...)``.
+
+    The classifiers train on the penultimate features (:class:`Penultimate`) of the recognizer's
+    training faces, early-stop on its validation faces, and ``T(a)`` is read from the validation
+    faces too (faces the one-class classifiers never trained on: on their own training faces
+    the spheres are tighter than on any new face). The weights are cached under the recognizer's
+    own key, the recipe and the seed; the features are recomputed (a second).
+    The network (:attr:`MSVDD.network`) takes the chips the recognizer's ``on_chips()`` takes.
+    ``eta``: the recipe's weight of the other identities' faces replaced (0: pure Deep SVDD);
+    ``recipe``: a :class:`Recipe` (None: the profile's).
+    """
+    if eta is not None:
+        recipe = dataclasses.replace(zoo.recipe("m-svdd") if recipe is None else recipe, eta=eta)
+    return zoo.trained("m-svdd", recipe, seed=seed, device=device, progress=progress, of=trained, name=name)

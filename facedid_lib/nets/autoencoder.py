@@ -14,13 +14,19 @@ sigmoid. The loss is the pixel MSE, minimised with Adam; early stopping on the v
 
 The faces it learns from are the identities **outside** the paper's 30 x 30 selection (47 of the
 77 offline identities), so the autoencoder never saw any face of the people chapter 3
-de-identifies (the test photos of the 30 identities that Model A and Model B know).
+de-identifies (the test photos of the 30 identities that Model A and Model B know):
+:func:`facedid_lib.data.splits.chapter_splits`. :data:`AUTOENCODER` is its spec in the zoo
+(:mod:`facedid_lib.core.zoo`).
 
 Example
 -------
->>> from facedid_lib.models import autoencoder
+>>> from facedid_lib.nets import autoencoder
+>>> net = autoencoder.ConvAutoencoder(size=64, code=128)      # untrained
+>>> net(torch.rand(2, 3, 64, 64)).shape, net.encode(torch.rand(2, 3, 64, 64)).shape
+(torch.Size([2, 3, 64, 64]), torch.Size([2, 128]))
+>>> # the trained one: minutes of training on a first run (then the cache), so not run here
 >>> ae = autoencoder.autoencoder(progress=False)              # doctest: +SKIP
->>> ae.model(test_chips).shape == test_chips.shape            # doctest: +SKIP
+>>> ae.model(ae.test.images).shape == ae.test.images.shape    # doctest: +SKIP
 True
 """
 
@@ -33,14 +39,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib.core import cache, config
-from facedid_lib.data import facesets as data
+from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.ops import resize
 from facedid_lib.core.train import History, Task, fit
+from facedid_lib.data import facesets as data
+from facedid_lib.data.splits import chapter_splits, splits_key  # noqa: F401  (chapter_splits: the chapters' name)
 
-__all__ = ["ConvAutoencoder", "Reconstruction", "AERecipe", "recipe", "chapter_splits", "TrainedAE",
-           "autoencoder", "round_trip", "encode_all"]
+__all__ = ["ConvAutoencoder", "Reconstruction", "AERecipe", "AUTOENCODER", "TrainedAE", "autoencoder", "round_trip",
+           "encode_all"]
 
 
 def round_trip(images: torch.Tensor, size: int = 64) -> torch.Tensor:
@@ -142,31 +149,6 @@ class AERecipe:
     batch_size: int = 32
 
 
-def recipe() -> AERecipe:
-    """Quick: 64-pixel chips, 128 numbers of code (CPU, minutes); full: 128 pixels, 256 numbers (a GPU)."""
-    return config.by_profile(quick=AERecipe(size=64, code=128, width=32, epochs=20, patience=5),
-                             full=AERecipe(size=128, code=256, width=64, epochs=200, patience=20))
-
-
-def chapter_splits(size: int, seed: int = 0, source=None) -> tuple[data.FaceSet, data.FaceSet, data.FaceSet]:
-    """Chapter 3's faces at ``size``: ``(train, val, test)``.
-
-    ``train`` and ``val`` (85/15 by identity) are every photo of the identities outside the
-    paper's 30 x 30 selection; ``test`` is the paper split's test part (the faces Model A and
-    Model B are tested on, of people the autoencoder never saw). ``train`` and ``val`` keep the
-    label space of all identities; ``test`` keeps the paper selection's.
-    """
-    from facedid_lib.recognize.recognizers import paper_splits
-
-    *_, test = paper_splits(size, seed, source)
-    everyone = data.load_faces(source, size=size, seed=seed, progress=False)
-    outside = ~torch.isin(everyone.identities, test.identities.unique())
-    if not outside.any():
-        raise ValueError("the face folder has no identity outside the paper's selection to train on")
-    train, val = data.split(everyone.subset(outside), (0.85, 0.15), seed=seed)
-    return train, val, test
-
-
 @dataclass
 class TrainedAE:
     """A trained autoencoder with its data and its validation and test reconstruction errors."""
@@ -189,11 +171,9 @@ def encode_all(model: ConvAutoencoder, images: torch.Tensor, batch_size: int = 1
                       for i in range(0, len(images), batch_size)])
 
 
-def autoencoder(seed: int = 0, device=None, progress: bool = True, source=None) -> TrainedAE:
-    """The chapter's autoencoder, trained on the faces outside the paper selection (or loaded from the cache)."""
-    r = recipe()
-    device = config.resolve_device(device)
-    train, val, test = chapter_splits(r.size, seed, source)
+def _fit(r: AERecipe, splits, *, seed, device, progress, source) -> TrainedAE:
+    """The autoencoder: built seeded, trained on :class:`Reconstruction`, its mean code set (cached)."""
+    train, val, test = splits
 
     def build():
         config.seed_everything(seed)
@@ -206,10 +186,28 @@ def autoencoder(seed: int = 0, device=None, progress: bool = True, source=None) 
         model.code_mean.copy_(encode_all(model, train.images).mean(0))
         return history.as_dict()
 
-    model, history = cache.trained("autoencoder", build, fit_model, asdict(r), seed,
-                                   [(s.files, s.labels.tolist()) for s in (train, val)])
+    model, history = cache.trained("autoencoder", build, fit_model, asdict(r), seed, splits_key(train, val))
     model.to(device).eval()
     return TrainedAE(model, History(**history), train, val, test, r, mean_squared_error(model, test.images))
+
+
+AUTOENCODER = zoo.register(zoo.Spec(
+    name="autoencoder",
+    about="Chapter 3's convolutional autoencoder (the autoencoder DID of Nousi et al., Signal Processing: Image "
+          "Communication 2019; architecture ours): pixel MSE with Adam lr 1e-3, batch 32, early stopping on the "
+          "validation MSE, on the faces outside the paper selection; quick: 64-pixel chips, a code of 128, width "
+          "32, 20 epochs (patience 5); full: 128 pixels, code 256, width 64, 200 epochs (patience 20).",
+    network=ConvAutoencoder, task=Reconstruction,
+    recipes={"quick": AERecipe(size=64, code=128, width=32, epochs=20, patience=5),
+             "full": AERecipe(size=128, code=256, width=64, epochs=200, patience=20)},
+    split=lambda r, seed, source: chapter_splits(r.size, seed, source), fit=_fit))
+
+
+def autoencoder(seed: int = 0, device=None, progress: bool = True, source=None,
+                recipe: AERecipe | None = None) -> TrainedAE:
+    """The chapter's autoencoder, trained on the faces outside the paper selection (or loaded from the cache):
+    ``zoo.trained("autoencoder", ...)``."""
+    return zoo.trained("autoencoder", recipe, seed=seed, device=device, progress=progress, source=source)
 
 
 def check_autoencoder(model, name: str = "autoencoder") -> ConvAutoencoder:

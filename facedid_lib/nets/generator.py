@@ -20,7 +20,7 @@ What we chose where the sources are silent or where a CPU forces it:
   that the expression is the condition's to set (CIAGAN renders more points and keeps the source's
   expression).
 - **One network, two conditions.** The condition is a one-hot **target identity** (CIAGAN) beside
-  a vector of binary **attributes** (AnonymousNet's stage III, ``methods.gan.ATTRIBUTES``). The
+  a vector of binary **attributes** (AnonymousNet's stage III, ``attributes.celeba.ATTRIBUTES``). The
   same generator is CIAGAN when the attributes are the source face's own, and AnonymousNet's
   generator when they come from the privacy-preserving selection. Training one network instead of
   two halves the CPU time of the quick profile.
@@ -40,8 +40,9 @@ the generator has never seen the people it de-identifies; the targets are those 
 
 Example
 -------
->>> from facedid_lib.models import generator
->>> gan = generator.gan(progress=False)                                   # doctest: +SKIP
+>>> from facedid_lib.core import zoo
+>>> # minutes of training on a first run (then the cache), so not run here
+>>> gan = zoo.trained("gan", progress=False)                              # doctest: +SKIP
 >>> gan.generator.size, gan.n_identities                                  # doctest: +SKIP
 (64, 47)
 """
@@ -58,14 +59,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib.core import cache, config
-from facedid_lib.data import facesets as data
+from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.ops import resize
 from facedid_lib.core.train import History, Task, fit, fit_classifier
+from facedid_lib.data import facesets as data
+from facedid_lib.data.splits import chapter_splits, splits_key
 
 __all__ = ["POSE_POINTS", "inner_mask", "landmark_map", "ConditionalInpainter", "Discriminator",
-           "AdversarialTraining", "GANRecipe", "recipe", "TrainedGAN", "gan", "generator_inputs"]
+           "AdversarialTraining", "GANRecipe", "GAN", "TrainedGAN", "gan", "generator_inputs"]
 
 #: The landmarks rendered for the generator (dlib's 68-point order): jaw 0-16, nose 27-35, eyes 36-47.
 POSE_POINTS = tuple(range(0, 17)) + tuple(range(27, 48))
@@ -330,13 +332,6 @@ class GANRecipe:
     critic_lr: float = 1e-3
 
 
-def recipe() -> GANRecipe:
-    """Quick: 64-pixel faces, 6 epochs of the GAN and of the critic (a CPU, about 3 minutes); full: 128
-    pixels, 60 epochs (a GPU)."""
-    return config.by_profile(quick=GANRecipe(size=64, width=32, epochs=6, critic_epochs=6),
-                             full=GANRecipe(size=128, width=64, epochs=60, critic_epochs=60))
-
-
 def generator_inputs(chips: torch.Tensor, size: int, points=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(x, mask, landmarks)`` at ``size`` for aligned chips: the generator's inputs, on the chips' device.
 
@@ -385,7 +380,7 @@ def _described(faces: data.FaceSet, seed: int, source, progress: bool = False) -
     """Stage-I attributes and 68 landmarks of ``faces``, measured on their 192-pixel chips (cached)."""
     from tqdm.auto import tqdm
 
-    from facedid_lib.methods.gan import predict_attributes
+    from facedid_lib.attributes.celeba import predict_attributes
     from facedid_lib.attributes.expression import landmarks68
 
     path = cache.path_for("gan-described", faces.files, seed, str(source))
@@ -401,20 +396,11 @@ def _described(faces: data.FaceSet, seed: int, source, progress: bool = False) -
     return entry
 
 
-def gan(seed: int = 0, device=None, progress: bool = True, source=None) -> TrainedGAN:
-    """The chapter's generator and critic, trained on the faces outside the paper selection (or cached).
-
-    The critic (Model A's architecture, :class:`~facedid_lib.recognize.recognizers.ModelA`) is trained
-    first on the same faces and frozen; then G and D train through the course's loop
-    (:func:`facedid_lib.core.train.fit`, :class:`AdversarialTraining`). Both are cached with their
-    definitions, the recipe, the data and the seed in the key.
-    """
-    from facedid_lib.nets.autoencoder import chapter_splits
+def _fit(r: GANRecipe, splits, *, seed, device, progress, source) -> TrainedGAN:
+    """The critic (trained first, frozen), then G and D through :class:`AdversarialTraining`; each cached."""
     from facedid_lib.recognize.recognizers import ModelA
 
-    r = recipe()
-    device = config.resolve_device(device)
-    train, val, _ = chapter_splits(r.size, seed, source)
+    train, val, _ = splits
     identities = sorted(set(train.identities.tolist()))
     position = {ident: k for k, ident in enumerate(identities)}
     if set(val.identities.tolist()) - set(identities):
@@ -424,7 +410,7 @@ def gan(seed: int = 0, device=None, progress: bool = True, source=None) -> Train
     inputs = [(part.images, inner_mask(d["points"].numpy(), r.size, 192, "cpu"),
                landmark_map(d["points"].numpy(), r.size, 192, "cpu"), idx, d["attributes"].float())
               for part, d, idx in zip((train, val), described, index)]
-    faces_key = [(s.files, s.labels.tolist()) for s in (train, val)]
+    faces_key = splits_key(train, val)
     critic_key = (r.size, r.critic_epochs, r.critic_lr, r.batch_size, seed, faces_key)
 
     def build_critic():
@@ -459,3 +445,29 @@ def gan(seed: int = 0, device=None, progress: bool = True, source=None) -> Train
     generator = pair["generator"].to(device).eval()
     return TrainedGAN(generator, critic, History(**history), History(**critic_history), train, val, identities,
                       inputs[0][4].bool(), index[0], r, info["target_rate"])
+
+
+GAN = zoo.register(zoo.Spec(
+    name="gan",
+    about="Chapter 4's identity- and attribute-conditioned inpainting generator (CIAGAN, Maximov et al. CVPR 2020; "
+          "AnonymousNet, Li and Lin, CVPR workshops 2019) with its discriminator and a frozen identity critic (Model "
+          "A's CNN), trained adversarially with identity, attribute and reconstruction terms on the faces outside "
+          "the paper selection; Adam lr 3e-4 (critic 1e-3), batch 32, id/attr/rec weights 0.5/1/20; quick: 64-pixel "
+          "faces, width 32, 6 epochs of the GAN and of the critic (a CPU, about 3 minutes); full: 128 pixels, width "
+          "64, 60 epochs (a GPU).",
+    network=ConditionalInpainter, task=AdversarialTraining,
+    recipes={"quick": GANRecipe(size=64, width=32, epochs=6, critic_epochs=6),
+             "full": GANRecipe(size=128, width=64, epochs=60, critic_epochs=60)},
+    split=lambda r, seed, source: chapter_splits(r.size, seed, source), fit=_fit))
+
+
+def gan(seed: int = 0, device=None, progress: bool = True, source=None, recipe: GANRecipe | None = None) -> TrainedGAN:
+    """The chapter's generator and critic, trained on the faces outside the paper selection (or cached):
+    ``zoo.trained("gan", ...)``.
+
+    The critic (Model A's architecture, :class:`~facedid_lib.recognize.recognizers.ModelA`) is trained
+    first on the same faces and frozen; then G and D train through the course's loop
+    (:func:`facedid_lib.core.train.fit`, :class:`AdversarialTraining`). Both are cached with their
+    definitions, the recipe, the data and the seed in the key.
+    """
+    return zoo.trained("gan", recipe, seed=seed, device=device, progress=progress, source=source)

@@ -48,7 +48,7 @@ Ours versus the paper: their SAN works on 224 x 224 faces of CelebA's 157,350 tr
 against a gender CNN and a VGG-Face matcher (Parkhi et al. 2015); ours is a fully convolutional autoencoder (:class:`ConvolutionalCode`, 6 input channels, a code of
 ``code`` feature maps at a quarter of the side; 64 pixels in the quick profile, 128 in the full
 one), trained on the 47 identities outside the paper selection
-(:func:`~facedid_lib.nets.autoencoder.chapter_splits`), a few minutes of CPU in the quick
+(:func:`~facedid_lib.data.splits.chapter_splits`), a few minutes of CPU in the quick
 profile. At that scale the reconstruction keeps about half of the identity (SFace, which the SAN
 never sees, identifies about half of its outputs against the clean photos, and 99 % of the clean
 faces), and the gender shift fools the gender network it trains against on a few faces more than
@@ -56,7 +56,12 @@ the same-gender output does: the direction of the paper's result, far from its s
 
 Example
 -------
->>> from facedid_lib.models import san
+>>> from facedid_lib.data import labels
+>>> from facedid_lib.nets import san
+>>> net = san.SemiAdversarialNet(size=64)                                 # untrained
+>>> net(torch.rand(2, 3, 64, 64), torch.tensor([0, 1]), kind="opposite").shape
+torch.Size([2, 3, 64, 64])
+>>> # the trained one: minutes of training on a first run (then the cache), so not run here
 >>> trained = san.san(progress=False)                                     # doctest: +SKIP
 >>> x = trained.test.images; y = labels.genders(trained.test)              # doctest: +SKIP
 >>> trained.model(x, y, kind="opposite").shape                             # doctest: +SKIP
@@ -74,15 +79,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facedid_lib.core import cache, config
-from facedid_lib.data import facesets as data
+from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.ops import resize
 from facedid_lib.core.train import History, Task, fit
-from facedid_lib.nets.autoencoder import chapter_splits
+from facedid_lib.data import facesets as data
+from facedid_lib.data.splits import chapter_splits, splits_key
 
 __all__ = ["PROTOTYPE_KINDS", "W_GENDER", "W_MATCH", "W_PIXEL", "prototypes", "prototype_for",
-           "ConvolutionalCode", "SemiAdversarialNet", "PixelPretraining", "SemiAdversarial", "SANRecipe", "san_recipe", "TrainedSAN",
+           "ConvolutionalCode", "SemiAdversarialNet", "PixelPretraining", "SemiAdversarial", "SANRecipe", "SAN", "TrainedSAN",
            "san", "descriptors", "check_genders"]
 
 #: The prototypes a SAN can be given: same gender (P_SM), opposite gender (P_OP), neutral (P_NT).
@@ -422,21 +427,6 @@ class SANRecipe:
     batch_size: int = 16
 
 
-def san_recipe() -> SANRecipe:
-    """Quick: 64-pixel faces, a subset of the training faces (CPU, under 2 minutes); full: 128 pixels, all faces (a GPU).
-
-    Quick, measured on a 2-core machine whose other core was busy with another job (one torch
-    thread): pre-training 5 epochs on the 1,191 training faces about 33 s, semi-adversarial stage
-    4 epochs on 470 faces about 80 s (the dlib descriptor's forward and backward pass takes most
-    of it).
-    """
-    return config.by_profile(
-        quick=SANRecipe(size=64, code=16, width=32, pretrain_epochs=5, epochs=4, patience=4, per_identity=10,
-                        val_per_identity=2),
-        full=SANRecipe(size=128, code=32, width=64, pretrain_epochs=100, epochs=40, patience=10, per_identity=None,
-                       val_per_identity=None, pretrain_lr=1e-3, batch_size=32))
-
-
 @dataclass
 class TrainedSAN:
     """A trained SAN with its data, training histories, per-epoch validation log and training times."""
@@ -452,53 +442,29 @@ class TrainedSAN:
     seconds: dict
 
 
-def _data_key(*parts) -> list:
-    return [(s.files, s.labels.tolist()) for s in parts]
-
-
 def _code_key(*tasks) -> str:
     """A hash of the training code of ``tasks`` (their losses and scores change the weights too)."""
     return cache.key([inspect.getsource(t) for t in tasks])
 
 
-def san(seed: int = 0, device=None, progress: bool = True, source=None, w_gender: float = W_GENDER,
-        w_match: float = W_MATCH, w_pixel: float = W_PIXEL) -> TrainedSAN:
-    """The chapter's semi-adversarial network, trained on the faces outside the paper selection (cached).
-
-    Two stages, each through :func:`facedid_lib.core.train.fit` and each cached by
-    :func:`facedid_lib.core.cache.trained` (a change of the loss weights reuses the pre-trained
-    autoencoder): pixel pre-training (:class:`PixelPretraining`), then the semi-adversarial loss
-    (:class:`SemiAdversarial`). Faces: ``chapter_splits(recipe.size)``; genders: the data folder's
-    ``identities.csv`` (:func:`facedid_lib.data.labels.genders`); prototypes: the mean faces of all
-    training faces.
-
-    Parameters
-    ----------
-    seed : seeds the initialisation, the shuffling and the data split.
-    device : where it trains and the returned model lives (None: the library default).
-    progress : show progress bars.
-    source : the face folder (None: ``FACEDID_DATA``).
-    w_gender, w_match, w_pixel : weights of ``J_G``, ``J_M`` and ``J_D`` in the semi-adversarial
-        stage (non-negative, not all 0).
-
-    Returns
-    -------
-    :class:`TrainedSAN`; ``histories`` holds ``"pretrain"`` and ``"semi-adversarial"``
-    (:class:`~facedid_lib.core.train.History`), ``seconds`` the training time of each stage in seconds
-    (as recorded when it was trained, also for a stage loaded from the cache).
-    """
-    from facedid_lib.data import labels
-
+def _check_weights(w_gender, w_match, w_pixel) -> dict:
+    """The loss weights as floats, checked: finite, non-negative, not all 0."""
     weights = {"w_gender": w_gender, "w_match": w_match, "w_pixel": w_pixel}
     for name, value in weights.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not any(weights.values()):
         raise ValueError("w_gender, w_match and w_pixel must not all be 0")
-    weights = {k: float(v) for k, v in weights.items()}
-    r = san_recipe()
-    device = config.resolve_device(device)
-    train, val, test = chapter_splits(r.size, seed, source)
+    return {k: float(v) for k, v in weights.items()}
+
+
+def _fit(r: SANRecipe, splits, *, seed, device, progress, source, w_gender: float = W_GENDER,
+         w_match: float = W_MATCH, w_pixel: float = W_PIXEL) -> TrainedSAN:
+    """The SAN's two stages, each cached: pixel pre-training, then the semi-adversarial loss."""
+    from facedid_lib.data import labels
+
+    weights = _check_weights(w_gender, w_match, w_pixel)
+    train, val, test = splits
     y_train, y_val = labels.genders(train, folder=source), labels.genders(val, folder=source)
     fit_train = train.first_per_identity(r.per_identity)
     fit_val = val.first_per_identity(r.val_per_identity)
@@ -518,7 +484,7 @@ def san(seed: int = 0, device=None, progress: bool = True, source=None, w_gender
                       patience=r.patience, seed=seed, device=device, progress=progress, desc="SAN pre-training")
         return {"history": history.as_dict(), "seconds": time.perf_counter() - start}
 
-    data_key = _data_key(train, val)
+    data_key = splits_key(train, val)
     pretrained, pre_info = cache.trained("san-pretrain", build, pretrain, pre_key, seed, data_key,
                                          _code_key(PixelPretraining))
 
@@ -543,3 +509,51 @@ def san(seed: int = 0, device=None, progress: bool = True, source=None, w_gender
     histories = {"pretrain": History(**pre_info["history"]), "semi-adversarial": History(**info["history"])}
     return TrainedSAN(model, histories, train, val, test, r, weights, list(info["log"]),
                       {"pretrain": float(pre_info["seconds"]), "semi-adversarial": float(info["seconds"])})
+
+
+SAN = zoo.register(zoo.Spec(
+    name="san",
+    about="The semi-adversarial network of Mirjalili et al. (ICB 2018): a convolutional autoencoder of a face and a "
+          "gender prototype, pre-trained on pixels (Adam), then trained against a gender network (J_G), the dlib "
+          "matcher (J_M) and the pixels (J_D), on the faces outside the paper selection; quick: 64-pixel faces, "
+          "code 16, width 32, 5 pre-training epochs (lr 2e-3) and 4 semi-adversarial epochs (lr 3e-4, patience 4, "
+          "10 training and 2 validation photos per identity), batch 16 (a CPU, under 2 minutes); full: 128 pixels, "
+          "code 32, width 64, 100 + 40 epochs (patience 10), every face, pre-training lr 1e-3, batch 32 (a GPU).",
+    network=SemiAdversarialNet, task=(PixelPretraining, SemiAdversarial),
+    recipes={"quick": SANRecipe(size=64, code=16, width=32, pretrain_epochs=5, epochs=4, patience=4, per_identity=10,
+                                val_per_identity=2),
+             "full": SANRecipe(size=128, code=32, width=64, pretrain_epochs=100, epochs=40, patience=10,
+                               per_identity=None, val_per_identity=None, pretrain_lr=1e-3, batch_size=32)},
+    split=lambda r, seed, source: chapter_splits(r.size, seed, source), fit=_fit))
+
+
+def san(seed: int = 0, device=None, progress: bool = True, source=None, w_gender: float = W_GENDER,
+        w_match: float = W_MATCH, w_pixel: float = W_PIXEL, recipe: SANRecipe | None = None) -> TrainedSAN:
+    """The chapter's semi-adversarial network, trained on the faces outside the paper selection (cached):
+    ``zoo.trained("san", ...)``.
+
+    Two stages, each through :func:`facedid_lib.core.train.fit` and each cached by
+    :func:`facedid_lib.core.cache.trained` (a change of the loss weights reuses the pre-trained
+    autoencoder): pixel pre-training (:class:`PixelPretraining`), then the semi-adversarial loss
+    (:class:`SemiAdversarial`). Faces: ``chapter_splits(recipe.size)``; genders: the data folder's
+    ``identities.csv`` (:func:`facedid_lib.data.labels.genders`); prototypes: the mean faces of all
+    training faces.
+
+    Parameters
+    ----------
+    seed : seeds the initialisation, the shuffling and the data split.
+    device : where it trains and the returned model lives (None: the library default).
+    progress : show progress bars.
+    source : the face folder (None: ``FACEDID_DATA``).
+    w_gender, w_match, w_pixel : weights of ``J_G``, ``J_M`` and ``J_D`` in the semi-adversarial
+        stage (non-negative, not all 0).
+    recipe : a :class:`SANRecipe` (None: the profile's, :data:`SAN`).
+
+    Returns
+    -------
+    :class:`TrainedSAN`; ``histories`` holds ``"pretrain"`` and ``"semi-adversarial"``
+    (:class:`~facedid_lib.core.train.History`), ``seconds`` the training time of each stage in seconds
+    (as recorded when it was trained, also for a stage loaded from the cache).
+    """
+    weights = _check_weights(w_gender, w_match, w_pixel)  # before the data are loaded
+    return zoo.trained("san", recipe, seed=seed, device=device, progress=progress, source=source, **weights)

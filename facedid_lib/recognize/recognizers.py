@@ -10,8 +10,10 @@ identities (30 photos each, split 70/15/15):
   PyTorch in :mod:`facedid_lib.recognize.dlib_resnet`), frozen, with a small trained head
   FC 256, BN, ReLU -> FC n.
 
-:func:`model_a` and :func:`model_b` load the paper's selection, train (or load the cached
-weights: the cache key covers the data, the recipe and the seed) and report test accuracy.
+:data:`MODEL_A` and :data:`MODEL_B` are their specs in the zoo (:mod:`facedid_lib.core.zoo`):
+``zoo.trained("model-a")`` (or :func:`model_a`) loads the paper's selection
+(:func:`facedid_lib.data.splits.paper_splits`), trains (or loads the cached weights: the cache
+key covers the data, the recipe and the seed) and reports test accuracy.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from facedid_lib.core import cache, config
-from facedid_lib.data import facesets as data
+from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.train import History, fit_classifier, predict_logits
+from facedid_lib.data import facesets as data
+from facedid_lib.data.splits import paper_splits, splits_key  # noqa: F401  (paper_splits: the chapters' name for it)
 
 
 class ModelA(nn.Module):
@@ -126,16 +129,6 @@ class Recipe:
     weight_decay: float = 1e-3
 
 
-def recipe_a() -> Recipe:
-    return config.by_profile(quick=Recipe(image_size=64, epochs=40, patience=8),
-                             full=Recipe(image_size=112, epochs=300, patience=30))
-
-
-def recipe_b() -> Recipe:
-    return config.by_profile(quick=Recipe(image_size=192, epochs=60, patience=10),
-                             full=Recipe(image_size=192, epochs=300, patience=30))
-
-
 @dataclass
 class Trained:
     """A trained recognizer with its data and its measured accuracy."""
@@ -155,25 +148,21 @@ class Trained:
         return Resized(self.model, self.recipe.image_size).train(self.model.training)  # in the model's mode
 
 
-def paper_splits(image_size: int, seed: int = 0, source=None):
-    """The paper's 30 x 30 selection at ``image_size``, split 70/15/15 by identity."""
-    faces = data.load_faces(source, **data.PAPER_SELECTION, size=image_size, seed=seed, progress=False)
-    return data.split(faces, (0.7, 0.15, 0.15), seed=seed)
-
-
-def _key_parts(recipe, splits, seed) -> tuple:
-    return asdict(recipe), seed, [(s.files, s.labels.tolist()) for s in splits]
-
-
 def _accuracy(model, images, labels, device) -> float:
     return float((predict_logits(model, images, device=device).argmax(1).cpu() == labels).float().mean())
 
 
-def model_a(seed: int = 0, device=None, progress: bool = True, source=None) -> Trained:
-    """Model A trained on the paper's selection (or loaded from the cache)."""
-    recipe = recipe_a()
-    device = config.resolve_device(device)
-    train, val, test = paper_splits(recipe.image_size, seed, source)
+def _paper_split(recipe: Recipe, seed: int, source) -> tuple:
+    return paper_splits(recipe.image_size, seed, source)
+
+
+def _key_parts(recipe, splits, seed) -> tuple:
+    return asdict(recipe), seed, splits_key(*splits)
+
+
+def _fit_model_a(recipe: Recipe, splits, *, seed, device, progress, source) -> Trained:
+    """Model A: built seeded, trained with :func:`~facedid_lib.core.train.fit_classifier` (cached)."""
+    train, val, test = splits
 
     def build():
         config.seed_everything(seed)
@@ -191,11 +180,9 @@ def model_a(seed: int = 0, device=None, progress: bool = True, source=None) -> T
                    _accuracy(model, test.images, test.labels, device), recipe)
 
 
-def model_b(seed: int = 0, device=None, progress: bool = True, source=None) -> Trained:
-    """Model B: the frozen dlib descriptor with a head trained on the paper's selection."""
-    recipe = recipe_b()
-    device = config.resolve_device(device)
-    train, val, test = paper_splits(recipe.image_size, seed, source)
+def _fit_model_b(recipe: Recipe, splits, *, seed, device, progress, source) -> Trained:
+    """Model B: the frozen descriptor describes every photo once, then the head alone trains (cached)."""
+    train, val, test = splits
 
     def build():
         config.seed_everything(seed)
@@ -203,7 +190,6 @@ def model_b(seed: int = 0, device=None, progress: bool = True, source=None) -> T
         return ModelB(head)
 
     def fit_head(model):
-        # the descriptor is frozen: describe every photo once, then train the head alone
         model.to(device)
         x_train = predict_logits(model.embed, train.images, batch_size=32, device=device)
         x_val = predict_logits(model.embed, val.images, batch_size=32, device=device)
@@ -217,3 +203,35 @@ def model_b(seed: int = 0, device=None, progress: bool = True, source=None) -> T
     model.to(device).eval()
     return Trained(model, History(**history), train, val, test,
                    _accuracy(model, test.images, test.labels, device), recipe)
+
+
+MODEL_A = zoo.register(zoo.Spec(
+    name="model-a",
+    about="Model A of Chatzikyriakidis, Papaioannidis and Pitas (ICIP 2019, Table 1): a small CNN trained from "
+          "scratch on the paper's 30 x 30 selection (70/15/15), cross-entropy with Adam lr 1e-4, batch 16, L2 "
+          "weight penalty 1e-3, early stopping on validation accuracy; quick: 64-pixel faces, 40 epochs "
+          "(patience 8); full: 112 pixels, 300 epochs (patience 30).",
+    network=ModelA, task=fit_classifier,
+    recipes={"quick": Recipe(image_size=64, epochs=40, patience=8),
+             "full": Recipe(image_size=112, epochs=300, patience=30)},
+    split=_paper_split, fit=_fit_model_a), aliases=("Model A",))
+
+MODEL_B = zoo.register(zoo.Spec(
+    name="model-b",
+    about="Model B of the same paper: a pretrained face descriptor (theirs VGG-Face, ours dlib's ResNet), frozen, "
+          "with a head FC 256, BN, ReLU -> FC n trained on the descriptors of the paper's selection (same optimiser "
+          "as Model A); 192-pixel chips; quick: 60 epochs (patience 10); full: 300 epochs (patience 30).",
+    network=ModelB, task=fit_classifier,
+    recipes={"quick": Recipe(image_size=192, epochs=60, patience=10),
+             "full": Recipe(image_size=192, epochs=300, patience=30)},
+    split=_paper_split, fit=_fit_model_b), aliases=("Model B",))
+
+
+def model_a(seed: int = 0, device=None, progress: bool = True, source=None, recipe: Recipe | None = None) -> Trained:
+    """Model A trained on the paper's selection (or loaded from the cache): ``zoo.trained("model-a", ...)``."""
+    return zoo.trained("model-a", recipe, seed=seed, device=device, progress=progress, source=source)
+
+
+def model_b(seed: int = 0, device=None, progress: bool = True, source=None, recipe: Recipe | None = None) -> Trained:
+    """Model B, its head trained on the paper's selection (or loaded from the cache): ``zoo.trained("model-b", ...)``."""
+    return zoo.trained("model-b", recipe, seed=seed, device=device, progress=progress, source=source)
