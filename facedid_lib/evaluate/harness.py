@@ -33,33 +33,57 @@ from facedid_lib.core.checks import check_images
 from facedid_lib.core.config import resolve_device
 from facedid_lib.core.ops import batches, resize
 from facedid_lib.data.facesets import FaceSet
-from facedid_lib.recognize.protocol import classifier, has_scores
+from facedid_lib.metrics.columns import DEFAULT_QUALITY, DETECTED, KEPT, MR, REJECTED, quality_metrics
+from facedid_lib.recognize.protocol import classifier, has_scores, predict
 
 
 def _measure_batch(clean, new, recognizers, detectors, scores, into: dict, attributes=None,
-                   labels: torch.Tensor | None = None, compare: dict | None = None) -> None:
+                   labels: torch.Tensor | None = None, compare: dict | None = None,
+                   clean_memo: dict | None = None, part=None, predicted: dict | None = None,
+                   quality=DEFAULT_QUALITY) -> None:
     """Append one batch's measures to ``into``; with ``labels`` (ranks asked), also the true label's
-    rank for every recognizer with scores, under the key ``("rank", name)`` as ``(ranks, C)``."""
-    into.setdefault("SSIM", []).append(metrics.ssim(new, clean).cpu())
-    into.setdefault("L2", []).append(metrics.l2_norm(new, clean).cpu())
-    into.setdefault("MSE", []).append(metrics.mse(new, clean).cpu())
+    rank for every recognizer with scores, under the key ``("rank", name)`` as ``(ranks, C)``.
+
+    The recognizers get one ``shared`` dict for the batch, so the features that several of them
+    declare alike (:class:`~facedid_lib.recognize.protocol.SharedFeatures`: Model B's and the dlib
+    gallery's descriptor) are computed once. ``clean_memo``: a dict kept across the rows of one
+    table, where the attributes of the clean faces are kept per batch ``part`` (a slice of the
+    face set), so they are predicted once per table. ``predicted``: ``name -> (n,) labels`` of
+    ``new`` computed before, used instead of running that recognizer again. ``quality``: the keys
+    of the quality metrics to measure (:mod:`facedid_lib.metrics.columns`); every column is named
+    by its :class:`~facedid_lib.metrics.columns.Metric`.
+    """
+    for metric in quality_metrics(quality):
+        into.setdefault(metric.column(), []).append(metric(new, clean).cpu())
+    shared: dict = {}
     for name, recognize in recognizers.items():
-        if labels is not None and has_scores(recognize):
-            predicted, z = recognize.labels_and_scores(new)
+        if predicted is not None and name in predicted:
+            guessed = predicted[name]
+        elif labels is not None and has_scores(recognize):
+            guessed, z = predict(recognize, new, shared, scores=True)
             into.setdefault(("rank", name), []).append((metrics.true_label_rank(z, labels.cpu()), z.shape[1]))
         else:
-            predicted = recognize(new)
-        predicted = torch.as_tensor(predicted).cpu()
-        into.setdefault(f"MR {name}", []).append(predicted)
+            guessed = predict(recognize, new, shared)
+        guessed = torch.as_tensor(guessed).cpu()
+        into.setdefault(MR.column(name), []).append(guessed)
         if getattr(recognize, "rejects", False):  # a defended recognizer: the share it rejected
-            into.setdefault(f"rejected {name}", []).append((predicted == metrics.REJECT).float())
+            into.setdefault(REJECTED.column(name), []).append((guessed == metrics.REJECT).float())
+    shared.clear()
     for name, detect in detectors.items():
-        into.setdefault(f"detected {name}", []).append(torch.as_tensor(detect(new)).cpu().float())
+        into.setdefault(DETECTED.column(name), []).append(torch.as_tensor(detect(new)).cpu().float())
     for name, score in scores.items():
         into.setdefault(name, []).append(torch.as_tensor(score(new)).cpu().float())
-    for name, predict in (attributes or {}).items():
-        same = torch.as_tensor(predict(new)).cpu() == torch.as_tensor(predict(clean)).cpu()
-        into.setdefault(f"kept {name}", []).append(same.float())
+    for name, attribute in (attributes or {}).items():
+        after = torch.as_tensor(attribute(new)).cpu()
+        key = None if clean_memo is None or part is None else ("attribute", name, part.start, part.stop,
+                                                                 str(clean.device))
+        before = clean_memo.get(key) if key is not None else None
+        if before is None:
+            before = torch.as_tensor(attribute(clean)).cpu()
+            if key is not None:
+                clean_memo[key] = before
+        same = after == before
+        into.setdefault(KEPT.column(name), []).append(same.float())
     for name, fn in (compare or {}).items():
         into.setdefault(name, []).append(torch.as_tensor(fn(clean, new)).detach().cpu().float())
 
@@ -73,16 +97,18 @@ def _row(parts: dict, labels: torch.Tensor) -> dict:
             ranked[f"max P(rank) {column[1]}"] = float(p.max())
             continue
         values = torch.cat(values)
-        if column.startswith("MR ") and bool((values == metrics.REJECT).any()):
+        recognition = MR.subject(column) is not None
+        if recognition and bool((values == metrics.REJECT).any()):
             row[column] = metrics.outcomes(values, labels)["succeeded"] / len(values)  # a rejection is no miss
-        elif column.startswith("MR "):
+        elif recognition:
             row[column] = metrics.misclassification_rate(values, labels)
         else:
             row[column] = float(values.mean())
     return {**row, **ranked}
 
 
-def _check_measured(faces: FaceSet, recognizers: dict) -> None:
+def check_measured(faces: FaceSet, recognizers: dict) -> None:
+    """A ``ValueError`` unless there are faces to measure and at least one recognizer (every table checks this)."""
     if len(faces) == 0:
         raise ValueError("the face set is empty")
     if not recognizers:
@@ -92,7 +118,7 @@ def _check_measured(faces: FaceSet, recognizers: dict) -> None:
 def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dict | None = None,
              params: dict | None = None, batch_size: int = 32, device=None, progress: bool = True,
              scores: dict | None = None, attributes: dict | None = None, diversity: bool = False,
-             ranks: bool = False, compare: dict | None = None) -> dict:
+             ranks: bool = False, compare: dict | None = None, quality=DEFAULT_QUALITY) -> dict:
     """Run ``method(images, **params)`` on a face set and measure utility and privacy.
 
     Parameters
@@ -119,15 +145,25 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         Plain-function recognizers get no such columns. The other columns do not change.
     compare : ``name -> (clean, new) -> (N,) float``, averaged over the faces: a measure of the
         pair (e.g. :func:`facedid_lib.methods.gan.outside_ssim`, the SSIM outside the inner face).
+    quality : the quality metrics measured on each pair of clean and new face, by key or title
+        (:data:`facedid_lib.metrics.columns.METRICS`; default SSIM, L2 and MSE; e.g. add
+        ``"cw-ssim"``).
     device : where the method runs (None: the library default).
 
     Returns
     -------
-    dict: ``SSIM``, ``L2``, ``MSE`` (means over the faces), ``MR <name>`` per recognizer (and
+    dict: one column per quality metric (``SSIM``, ``L2``, ``MSE``: means over the faces), ``MR <name>`` per recognizer (and
     ``rejected <name>`` per recognizer that rejects), ``detected <name>`` per detector, ``<name>`` per score, ``kept <name>`` per attribute, the rank
     columns and ``DIV`` where asked, plus ``n`` faces.
     """
-    _check_measured(faces, recognizers)
+    return _evaluate(method, faces, recognizers, detectors, params, batch_size, device, progress, scores, attributes,
+                     diversity, ranks, compare, clean_memo={}, quality=quality)
+
+
+def _evaluate(method, faces, recognizers, detectors, params, batch_size, device, progress, scores, attributes,
+              diversity, ranks, compare, clean_memo: dict, quality=DEFAULT_QUALITY) -> dict:
+    """:func:`evaluate`, with ``clean_memo`` kept across the rows of one table (see :func:`_measure_batch`)."""
+    check_measured(faces, recognizers)
     device = resolve_device(device)
     params = params or {}
     if getattr(method, "whole_set", False):
@@ -139,7 +175,7 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
         new = method(clean, **params)
         check_images(new.detach(), "the method's output")
         _measure_batch(clean, new.detach(), recognizers, detectors or {}, scores or {}, parts, attributes,
-                       faces.labels[part] if ranks else None, compare)
+                       faces.labels[part] if ranks else None, compare, clean_memo, part, quality=quality)
         if diversity:
             small.append(resize(new.detach(), 64).cpu())
     row = _row(parts, faces.labels)
@@ -150,28 +186,41 @@ def evaluate(method: Callable, faces: FaceSet, recognizers: dict, detectors: dic
 
 def measure(faces: FaceSet, new: torch.Tensor, recognizers: dict, detectors: dict | None = None,
             batch_size: int = 32, device=None, scores: dict | None = None, attributes: dict | None = None,
-            ranks: bool = False, compare: dict | None = None, diversity: bool = False) -> dict:
+            ranks: bool = False, compare: dict | None = None, diversity: bool = False,
+            predicted: dict | None = None, quality=DEFAULT_QUALITY) -> dict:
     """The row of :func:`evaluate` for faces a method has already changed (``new``, same order).
 
     For methods that need more than the images, such as the attacks, which also take labels.
-    ``ranks``, ``compare``, ``diversity``: the columns of :func:`evaluate`.
+    ``ranks``, ``compare``, ``diversity``, ``quality``: the columns of :func:`evaluate`. ``predicted``:
+    ``name -> (N,) labels`` of ``new`` that the caller has already computed for some of the
+    recognizers (e.g. the attacked model's, with its scores): their ``MR`` comes from these labels,
+    without running them again (no rank columns for them).
     """
-    _check_measured(faces, recognizers)
+    check_measured(faces, recognizers)
     check_images(new, "new")
     if new.shape != faces.images.shape:
         raise ValueError(f"new must have the faces' shape {tuple(faces.images.shape)}, got {tuple(new.shape)}")
     device = resolve_device(device)
+    for name, labels in (predicted or {}).items():
+        if name not in recognizers:
+            raise ValueError(f"predicted names {name!r}, which is not one of the recognizers")
+        if tuple(torch.as_tensor(labels).shape) != (len(faces),):
+            raise ValueError(f"predicted[{name!r}] must hold {len(faces)} labels, got shape "
+                             f"{tuple(torch.as_tensor(labels).shape)}")
     parts: dict = {}
     for part in batches(len(faces), batch_size):
+        known = {name: torch.as_tensor(labels)[part] for name, labels in (predicted or {}).items()}
         _measure_batch(faces.images[part].to(device), new[part].to(device), recognizers, detectors or {},
-                       scores or {}, parts, attributes, faces.labels[part] if ranks else None, compare)
+                       scores or {}, parts, attributes, faces.labels[part] if ranks else None, compare,
+                       predicted=known, quality=quality)
     row = _row(parts, faces.labels)
     if diversity:
         row["DIV"] = 100 * float(metrics.relative_diversity(resize(new, 64).cpu(), resize(faces.images, 64).cpu()))
     return row
 
 
-def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_rank: int | None = None) -> pd.DataFrame:
+def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_rank: int | None = None,
+                 scores: dict | None = None) -> pd.DataFrame:
     """The rank view of a recognizer (Mygdalis et al. 2020): ``P(r_{x'}(i) = y)`` per method and rank.
 
     For a face ``x'`` of true identity ``y``, ``r_{x'}(i)`` is its ``i``-th most likely label
@@ -187,6 +236,8 @@ def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_r
     labels : (N,) their true labels in the recognizer's label space.
     recognizer : a :class:`Recognizer` (anything with ``labels_and_scores``).
     max_rank : the rank columns to keep, ``1 .. max_rank`` (None: all C).
+    scores : ``method name -> (N, C)`` the recognizer's scores of those images, where the caller
+        has them already (:meth:`Recognizer.labels_and_scores`): the recognizer is not run again.
 
     Returns
     -------
@@ -202,7 +253,9 @@ def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_r
     for method, images in images_by_method.items():
         if len(images) != len(labels):
             raise ValueError(f"{method}: {len(images)} images for {len(labels)} labels")
-        _, z = recognizer.labels_and_scores(images)
+        z = scores[method] if scores is not None and method in scores else recognizer.labels_and_scores(images)[1]
+        if z.shape[0] != len(labels):
+            raise ValueError(f"{method}: {z.shape[0]} rows of scores for {len(labels)} labels")
         p = metrics.rank_probability(metrics.true_label_rank(z, labels), z.shape[1], dtype=torch.float64)
         if max_rank is not None and (isinstance(max_rank, bool) or not isinstance(max_rank, int)
                                      or not 1 <= max_rank <= len(p)):
@@ -214,23 +267,37 @@ def rank_profile(images_by_method: dict, labels: torch.Tensor, recognizer, max_r
 
 def sweep(method: Callable, param: str, values, faces: FaceSet, recognizers: dict,
           detectors: dict | None = None, fixed: dict | None = None, **kwargs) -> pd.DataFrame:
-    """:func:`evaluate` along one parameter: a table with one row per value of ``param``."""
-    rows = []
+    """:func:`evaluate` along one parameter: a table with one row per value of ``param``.
+
+    What the rows share is measured once: the attributes of the clean faces."""
+    rows, memo = [], {}
     for value in tqdm(list(values), desc=f"sweeping {param}", disable=not kwargs.get("progress", True)):
-        row = evaluate(method, faces, recognizers, detectors, params={**(fixed or {}), param: value},
-                       **{**kwargs, "progress": False})
+        row = _evaluate_row(method, faces, recognizers, detectors, {**(fixed or {}), param: value}, memo, kwargs)
         rows.append({param: value, **row})
     return pd.DataFrame(rows).set_index(param)
+
+
+def _evaluate_row(method, faces, recognizers, detectors, params, clean_memo: dict, kwargs: dict) -> dict:
+    """One row of :func:`sweep` or :func:`table`: :func:`evaluate` with the table's ``clean_memo``."""
+    import inspect
+
+    bound = inspect.signature(evaluate).bind(method, faces, recognizers, detectors, params,
+                                             **{**kwargs, "progress": False})
+    bound.apply_defaults()
+    return _evaluate(**bound.arguments, clean_memo=clean_memo)
 
 
 def table(settings: dict, faces: FaceSet, recognizers: dict, **kwargs) -> pd.DataFrame:
     """:func:`evaluate` for several methods or settings: one row per ``label -> (method, params)``.
 
-    ``kwargs`` go to :func:`evaluate` (detectors, scores, attributes, diversity, device...).
+    ``kwargs`` go to :func:`evaluate` (detectors, scores, attributes, diversity, device...). What
+    the rows share is measured once: the attributes of the clean faces.
     """
-    rows = {}
+    rows, memo = {}, {}
+    kwargs = dict(kwargs)
+    detectors = kwargs.pop("detectors", None)
     for label, (method, params) in tqdm(settings.items(), desc="measuring", disable=not kwargs.get("progress", True)):
-        rows[label] = evaluate(method, faces, recognizers, params=params, **{**kwargs, "progress": False})
+        rows[label] = _evaluate_row(method, faces, recognizers, detectors, params, memo, kwargs)
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -289,8 +356,8 @@ def fcns_deid_div(measured: pd.DataFrame, detector: str, recognizers) -> pd.Data
     ``recognizers``' misclassification rate (1 - identification accuracy); DIV:
     :func:`metrics.relative_diversity`.
     """
-    columns = {"FCNS": 100 * measured[f"detected {detector}"]}
-    columns.update({f"DEID {name}": 100 * measured[f"MR {name}"] for name in recognizers})
+    columns = {"FCNS": 100 * measured[DETECTED.column(detector)]}
+    columns.update({f"DEID {name}": 100 * measured[MR.column(name)] for name in recognizers})
     return pd.DataFrame({**columns, "DIV": measured["DIV"]})
 
 

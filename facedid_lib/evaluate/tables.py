@@ -11,8 +11,9 @@ import torch
 
 from facedid_lib import metrics
 from facedid_lib.data.facesets import FaceSet
-from facedid_lib.evaluate.harness import _check_measured, measure, rank_profile
-from facedid_lib.recognize.protocol import classifier, has_scores
+from facedid_lib.metrics.columns import MR
+from facedid_lib.evaluate.harness import check_measured, measure, rank_profile
+from facedid_lib.recognize.protocol import classifier, has_scores, predict
 
 
 @dataclasses.dataclass
@@ -60,8 +61,8 @@ def attack_table(models: dict, parameters: dict, faces: FaceSet, recognizers: di
         row = measure(faces, new, recognizers, device=device)
         ts = (metrics.targeted_success_rate(classifier(models[model_name])(new), attack.targets)
               if attack.targets is not None else float("nan"))
-        rows[model_name, method] = {"L2": row["L2"], "SSIM": row["SSIM"], "MR": row[f"MR {model_name}"], "TS": ts,
-                                    **{k: v for k, v in row.items() if k.startswith("MR ")}}
+        rows[model_name, method] = {"L2": row["L2"], "SSIM": row["SSIM"], "MR": row[MR.column(model_name)], "TS": ts,
+                                    **{k: row[k] for k in MR.columns(row).values()}}
         images[model_name, method], attacks[model_name, method] = new, attack
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "method"])
@@ -101,6 +102,9 @@ def rank_attack_table(models: dict, settings: dict, faces: dict, recognizers: di
     (share of faces whose true label sits at the rank the attack designated for it; k-A^3 only),
     ``P(rank 2)``, ``max P`` (the largest ``P(r(i) = y)`` over the ranks), ``L2`` and ``MR <name>``
     for every recognizer.
+
+    The attacked model's recognizer runs once per attack: its labels give its ``MR`` column, its
+    scores the ranks and the profile.
     """
     from facedid_lib.attacks import adversarial
 
@@ -113,12 +117,13 @@ def rank_attack_table(models: dict, settings: dict, faces: dict, recognizers: di
     rows, profiles, images, attacks = {}, {}, {}, {}
     for model_name, model in models.items():
         chosen = faces[model_name]
-        images[model_name], attacks[model_name] = {}, {}
+        images[model_name], attacks[model_name], profile = {}, {}, {}
         for label, (name, params) in settings.items():
             attack = adversarial.make(name, model, **params)
             new = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {model_name}", progress=progress)
-            row = measure(chosen, new, recognizers, device=device)
-            scores = recognizers[model_name].scores(new)
+            # the attacked model runs once: its labels give the MR column, its scores the ranks and the profile
+            labels, scores = predict(recognizers[model_name], new, scores=True)
+            row = measure(chosen, new, recognizers, device=device, predicted={model_name: labels})
             ranks = metrics.true_label_rank(scores, chosen.labels)
             designated = getattr(attack, "designated", None)
             probability = metrics.rank_probability(ranks, scores.shape[1])
@@ -126,9 +131,11 @@ def rank_attack_table(models: dict, settings: dict, faces: dict, recognizers: di
                 "SSIM": 100 * row["SSIM"], "MSE x 1e4": 1e4 * row["MSE"], "ASR": 100 * float((ranks > 1).float().mean()),
                 "at rank": float((ranks == designated).float().mean()) if designated is not None else float("nan"),
                 "P(rank 2)": float(probability[1]), "max P": float(probability.max()), "L2": row["L2"],
-                **{k: v for k, v in row.items() if k.startswith("MR ")}}
+                **{k: row[k] for k in MR.columns(row).values()}}
             images[model_name][label], attacks[model_name][label] = new, attack
-        profiles[model_name] = rank_profile(images[model_name], chosen.labels, recognizers[model_name])
+            profile[label] = scores
+        profiles[model_name] = rank_profile(images[model_name], chosen.labels, recognizers[model_name],
+                                            scores=profile)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "attack"])
     return RankAttackResults(table, profiles, images, attacks)
@@ -143,7 +150,7 @@ def clean_table(recognizers: dict, faces: FaceSet) -> pd.DataFrame:
     themselves), ``false rejects`` (rejected as adversarial: a defended recognizer's
     :data:`~facedid_lib.metrics.REJECT`) and ``errors`` (recognised as someone else), from
     :func:`facedid_lib.metrics.outcomes`; the three add up to 100."""
-    _check_measured(faces, recognizers)
+    check_measured(faces, recognizers)
     rows = {}
     for name, recognize in recognizers.items():
         counts = metrics.outcomes(torch.as_tensor(recognize(faces.images)).cpu(), faces.labels)
@@ -298,7 +305,7 @@ def beside(tables: dict) -> pd.DataFrame:
 
 def disagreement(table: pd.DataFrame) -> pd.Series:
     """Per row, the spread between the recognizers' MR (max - min): where they disagree most."""
-    columns = [c for c in table.columns if c.startswith("MR ")]
+    columns = list(MR.columns(table.columns).values())
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 

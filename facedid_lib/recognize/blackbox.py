@@ -9,9 +9,11 @@ ever exposed, so an attack can only be *evaluated* on it, not optimised against 
 
 Example
 -------
->>> box = DlibBlackBox(train.images, train.labels)                  # doctest: +SKIP
->>> (box.predict(adversarial) == test.labels).float().mean()        # doctest: +SKIP
->>> box.logits(adversarial).argmax(1)                               # doctest: +SKIP
+>>> box = DlibBlackBox(train.images, train.labels)      # train, test: chips of 3 people
+>>> box.predict(test.images), test.labels
+(tensor([0, 0, 1, 1, 2, 2]), tensor([0, 0, 1, 1, 2, 2]))
+>>> box.logits(test.images).shape                        # minus the distance to each identity
+torch.Size([6, 3])
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import numpy as np
 import torch
 
 from facedid_lib.core.checks import check_images
-from facedid_lib.faces import chips_to_uint8
+from facedid_lib.io.images import chips_to_uint8
 from facedid_lib.recognize.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, default_path, to_dlib_chip
-from facedid_lib.recognize.gallery import _check_labels
+from facedid_lib.recognize.gallery import check_labels
 
 __all__ = ["DlibBlackBox"]
 
@@ -74,7 +76,7 @@ class DlibBlackBox:
         check_images(gallery_images, "gallery_images")
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.labels = _check_labels(gallery_labels, len(gallery_images), "gallery_labels").cpu()
+        self.labels = check_labels(gallery_labels, len(gallery_images), "gallery_labels").cpu()
         largest = int(self.labels.max()) if len(self.labels) else -1
         n_classes = largest + 1 if n_classes is None else n_classes
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes <= largest:

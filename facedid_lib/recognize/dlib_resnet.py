@@ -34,8 +34,10 @@ added into the top-left of 4 x 4, and 1 x 1 into the top-left corner of 2 x 2.
 Example
 -------
 >>> from facedid_lib.recognize.dlib_resnet import embed
->>> descriptors = embed(chips)             # (N, 3, 192, 192) padding-0.4 chips  # doctest: +SKIP
->>> torch.cdist(descriptors, descriptors) < 0.6   # same person                 # doctest: +SKIP
+>>> descriptors = embed(chips)             # (N, 3, 192, 192) padding-0.4 chips: two people
+>>> torch.cdist(descriptors, descriptors) < 0.6   # same person
+tensor([[ True, False],
+        [False,  True]])
 """
 
 from __future__ import annotations
@@ -214,8 +216,8 @@ class DlibResNet(nn.Module):
 
     Example
     -------
-    >>> net = DlibResNet()                                   # doctest: +SKIP
-    >>> net(torch.rand(2, 3, 150, 150)).shape                # doctest: +SKIP
+    >>> net = DlibResNet()
+    >>> net(torch.rand(2, 3, 150, 150)).shape
     torch.Size([2, 128])
     """
 
@@ -324,7 +326,7 @@ def _photo_widths(size: int, padding: float, transforms, n: int) -> np.ndarray |
         t = t[None]
     if t.shape != (n, 2, 3) or not np.isfinite(t).all():
         raise ValueError(f"transforms must be the ({n}, 2, 3) photo-to-chip transforms the chips "
-                         f"were made with (faces.align_faces(...).transforms), got shape {t.shape}")
+                         f"were made with (align.align_faces(...).transforms), got shape {t.shape}")
     stretch = np.sqrt(np.abs(np.linalg.det(t[:, :, :2])))  # chip pixels per photo pixel
     if np.any(stretch <= 0):
         raise ValueError("transforms contains a singular transform")
@@ -345,7 +347,7 @@ def to_dlib_chip(chips: torch.Tensor, padding: float = 0.4, transforms=None,
                  size: int = DLIB_CHIP_SIZE, out_padding: float = DLIB_CHIP_PADDING) -> torch.Tensor:
     """Resample our aligned chips onto dlib's face-recognition chip (150 x 150, padding 0.25).
 
-    Both chips come from the same five landmarks (``faces.chip_transform``): they share centre
+    Both chips come from the same five landmarks (``align.chip_transform``): they share centre
     and angle, and only the scale differs. A ``size``-pixel chip with padding ``p`` spans
     ``W = c (1 + 2 p)`` photo pixels, where ``c`` is the width of dlib's face box in the photo,
     and (dlib's convention) its pixel centres 0 and ``size - 1`` sit ``W - 1`` photo pixels
@@ -355,7 +357,7 @@ def to_dlib_chip(chips: torch.Tensor, padding: float = 0.4, transforms=None,
 
     The ``- 1`` makes the map depend (slightly) on the face's size ``c`` in its photo. With
     ``transforms`` (the photo-to-chip transforms the chips were made with, e.g.
-    ``faces.align_faces(...).transforms``) ``c`` is known and the map is exact. Without them,
+    ``align.align_faces(...).transforms``) ``c`` is known and the map is exact. Without them,
     the large-face limit ``(W' - 1) / (W - 1) -> (1 + 2 p') / (1 + 2 p)`` is used: the scale
     is then off by about ``0.11 / c`` relative, under 0.1 pixel at the chip's edge for a face
     box of 100 photo pixels.

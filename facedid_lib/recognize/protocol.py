@@ -3,11 +3,17 @@
 A :class:`Recognizer` wraps a model that returns logits (or any ``score`` function, higher = more
 likely) and resizes to its input size; :class:`Defended` answers
 :data:`~facedid_lib.metrics.REJECT` where a defence fires. Plain functions ``images -> (N,)
-labels`` work everywhere a recognizer is taken (without ranks).
+labels`` work everywhere a recognizer is taken (without ranks); :func:`predict` runs any of them.
+
+Recognizers that share a first stage (Model B and the "dlib gallery" both describe a face with the
+same dlib ResNet) declare it as :class:`SharedFeatures`; a caller that runs several recognizers on
+the same images (the harness, :func:`facedid_lib.evaluate.harness.evaluate`) passes them one
+``shared`` dict, and the stage is computed once per batch (bit-identical to computing it in each).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import torch
@@ -16,6 +22,34 @@ import torch.nn as nn
 from facedid_lib import metrics
 from facedid_lib.core.config import module_device
 from facedid_lib.core.ops import resize
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedFeatures:
+    """A recognizer's first stage that other recognizers compute alike: ``score(x) ==
+    head(compute(x))`` bit for bit.
+
+    Two recognizers whose ``SharedFeatures`` have the same ``key`` must compute the same numbers
+    from the same images (the same network and weights, the same preprocessing, the same dtype,
+    and the same batching: ``compute`` splits its images into chunks of ``batch_size``, None: one
+    call), so one may reuse the other's result.
+
+    Parameters
+    ----------
+    key : hashable, what is computed (e.g. ``("dlib-resnet", weights file, chip padding)``).
+    compute : ``images -> features``, e.g. ``(N, 128)`` descriptors.
+    batch_size : the chunks ``compute`` works in (None: all images in one call).
+    """
+
+    key: tuple
+    compute: Callable
+    batch_size: int | None = None
+
+    def memo_key(self, x: torch.Tensor, start: int, image_size: int | None) -> tuple:
+        """The key of ``compute(x)`` in a ``shared`` dict, where ``x`` are the images ``start ..
+        start + len(x)`` of the caller's batch, resized to ``image_size``."""
+        chunk = len(x) if self.batch_size is None else min(len(x), self.batch_size)
+        return self.key, str(x.device), x.dtype, tuple(x.shape), image_size, start, chunk
 
 
 class Recognizer:
@@ -31,6 +65,10 @@ class Recognizer:
     n_classes : C; None: ``score.n_classes`` where it has one, else learnt from the first scores.
     image_size : the images are resized to ``image_size x image_size`` first (:func:`resize`).
     batch_size : images per call of ``score`` (None: all in one call).
+    features, head : optional, ``score`` split in two: ``score(x) == head(features.compute(x))``
+        exactly (a :class:`SharedFeatures`, e.g. a descriptor network, and what the recognizer
+        does with its output). :meth:`labels_and_scores` given a ``shared`` dict then computes the
+        features once for every recognizer with the same ``features.key``.
 
     Notes
     -----
@@ -50,7 +88,8 @@ class Recognizer:
     """
 
     def __init__(self, score: Callable, name: str = "recognizer", n_classes: int | None = None,
-                 image_size: int | None = None, batch_size: int | None = 64):
+                 image_size: int | None = None, batch_size: int | None = 64,
+                 features: SharedFeatures | None = None, head: Callable | None = None):
         if not callable(score):
             raise TypeError(f"score must be callable (images -> (N, C) scores), got {type(score).__name__}")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -59,12 +98,31 @@ class Recognizer:
         n_classes = getattr(score, "n_classes", None) if n_classes is None else n_classes
         if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1):
             raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        if (features is None) != (head is None):
+            raise ValueError("give features and head together (score(x) == head(features.compute(x))), or neither")
+        if features is not None and not (isinstance(features, SharedFeatures) and callable(head)):
+            raise TypeError(f"features must be SharedFeatures and head callable, got {type(features).__name__} "
+                            f"and {type(head).__name__}")
         self.score, self.name, self.n_classes = score, name, n_classes
         self.image_size, self.batch_size = image_size, batch_size
+        self.features, self.head = features, head
+
+    def _score(self, x: torch.Tensor, shared: dict | None, start: int) -> torch.Tensor:
+        if self.features is None or shared is None:
+            return self.score(x)
+        key = self.features.memo_key(x, start, self.image_size)
+        if key not in shared:
+            shared[key] = self.features.compute(x)
+        return self.head(shared[key])
 
     @torch.no_grad()
-    def labels_and_scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(N,)`` int64 labels and ``(N, C)`` float scores of the images, on the CPU, in one pass."""
+    def labels_and_scores(self, images: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N,)`` int64 labels and ``(N, C)`` float scores of the images, on the CPU, in one pass.
+
+        ``shared``: a dict that the caller made for these very images and passes to every
+        recognizer it runs on them; features declared as :class:`SharedFeatures` are computed once
+        and kept there (the numbers are the same with or without it).
+        """
         model = self.score if isinstance(self.score, nn.Module) else None
         if model is not None:
             model.eval()
@@ -73,7 +131,7 @@ class Recognizer:
         labels, scores = [], []
         for i in range(0, len(images), max(step, 1)):
             batch = images[i:i + step]
-            z = self.score(resize(batch.to(device) if model is not None else batch, self.image_size))
+            z = self._score(resize(batch.to(device) if model is not None else batch, self.image_size), shared, i)
             if not isinstance(z, torch.Tensor) or z.ndim != 2 or not z.is_floating_point() or len(z) != len(batch):
                 raise ValueError(f"{self.name}: score must return ({len(batch)}, C) float scores, got "
                                  f"{type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
@@ -135,9 +193,10 @@ class Defended(Recognizer):
         return self.recognizer.n_classes
 
     @torch.no_grad()
-    def labels_and_scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The recognizer's labels (REJECT where the defence fires) and its scores, on the CPU."""
-        labels, scores = self.recognizer.labels_and_scores(images)
+    def labels_and_scores(self, images: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recognizer's labels (REJECT where the defence fires) and its scores, on the CPU
+        (``shared``: as :meth:`Recognizer.labels_and_scores`)."""
+        labels, scores = predict(self.recognizer, images, shared, scores=True)
         rejected = torch.as_tensor(self.defence(images)).cpu()
         if rejected.dtype != torch.bool or rejected.shape != labels.shape:
             raise ValueError(f"{self.name}: the defence must return ({len(labels)},) bool, got "
@@ -154,6 +213,25 @@ def has_scores(recognize) -> bool:
     return callable(getattr(recognize, "labels_and_scores", None))
 
 
+def predict(recognize, images: torch.Tensor, shared: dict | None = None, scores: bool = False):
+    """Run any recognizer of the course on ``images``: ``(N,)`` labels on the CPU, or with
+    ``scores`` (it must :func:`has_scores`) ``(labels, (N, C) scores)``.
+
+    A :class:`Recognizer` (or :class:`Defended`) gets ``shared`` (see
+    :meth:`Recognizer.labels_and_scores`); an object with ``labels_and_scores`` is asked for both;
+    a plain function ``images -> labels`` is called.
+    """
+    if isinstance(recognize, Recognizer):
+        labels, z = recognize.labels_and_scores(images, shared=shared)
+    elif has_scores(recognize):
+        labels, z = recognize.labels_and_scores(images)
+    elif scores:
+        raise TypeError(f"the recognizer gives no scores (a Recognizer, see classifier), got {type(recognize).__name__}")
+    else:
+        return torch.as_tensor(recognize(images)).cpu()
+    return (labels, z) if scores else labels
+
+
 def classifier(model, image_size: int | None = None, batch_size: int = 64, name: str | None = None,
                n_classes: int | None = None) -> Recognizer:
     """A :class:`Recognizer` of a logits model: ``images -> (N,) labels`` (the argmax), with
@@ -163,4 +241,4 @@ def classifier(model, image_size: int | None = None, batch_size: int = 64, name:
                       batch_size=batch_size)
 
 
-__all__ = ["Recognizer", "Defended", "has_scores", "classifier"]
+__all__ = ["SharedFeatures", "Recognizer", "Defended", "has_scores", "predict", "classifier"]

@@ -15,7 +15,7 @@ faces one at a time; ``tests/test_sface.py`` checks that each embedding equals a
 
 **Alignment.** SFace expects its five-point template (ArcFace's: eye centres, nose tip, mouth
 corners in a 112 x 112 crop). The course's chips are already aligned by dlib's five landmarks
-(:func:`facedid_lib.faces.chip_transform`), so every chip of size ``S`` and padding ``p`` places
+(:func:`facedid_lib.align.chip_transform`), so every chip of size ``S`` and padding ``p`` places
 the eyes at the same pixels; :func:`chip_to_sface` is the similarity that carries those two eye
 centres (the mean of each eye's two corners in dlib's template) onto the template's eye centres.
 By default (``align="yunet"``) each chip is aligned by the five landmarks that YuNet
@@ -31,11 +31,12 @@ chosen on the training faces, with its ROC.
 
 Example
 -------
->>> from facedid_lib.models import sface
->>> emb = sface.embed(test.images)                               # doctest: +SKIP
->>> emb.shape, float(emb[0].norm())                              # doctest: +SKIP
-(torch.Size([60, 128]), 1.0)
->>> sface.recognizer(train.images, train.labels).predict(test.images)   # doctest: +SKIP
+>>> from facedid_lib.recognize import sface
+>>> emb = sface.embed(test.images)                  # train, test: chips of 3 people
+>>> emb.shape, round(float(emb[0].norm()), 4)
+(torch.Size([6, 128]), 1.0)
+>>> sface.recognizer(train.images, train.labels).predict(test.images)
+tensor([0, 0, 1, 1, 2, 2])
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ import cv2
 import numpy as np
 import torch
 
+from facedid_lib.align.templates import ARCFACE_112, TEMPLATE5, similarity, two_point_similarity
 from facedid_lib.core.checks import check_images
+from facedid_lib.io.images import chips_to_uint8
 from facedid_lib.weights.opencv_zoo import SFACE_FILE, model_path
 
 __all__ = ["SFACE_SIZE", "TEMPLATE", "OPENCV_THRESHOLD", "chip_to_sface", "align", "embed_aligned", "embed",
@@ -55,8 +58,7 @@ __all__ = ["SFACE_SIZE", "TEMPLATE", "OPENCV_THRESHOLD", "chip_to_sface", "align
 SFACE_SIZE = 112
 #: SFace's five-point template in its 112 x 112 crop: the subject's right eye (image left), left
 #: eye, nose tip, right and left mouth corner (ArcFace's template, the order YuNet returns).
-TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                     [41.5493, 92.3655], [70.7299, 92.2041]])
+TEMPLATE = ARCFACE_112
 #: OpenCV Zoo's cosine threshold for "the same person" with SFace.
 OPENCV_THRESHOLD = 0.363
 ALIGNMENTS = ("chip", "yunet")
@@ -74,33 +76,21 @@ def chip_to_sface(size: int = 192, padding: float = 0.4) -> np.ndarray:
     """The (2, 3) similarity from a course chip (``size``, ``padding``) to SFace's 112 x 112 crop.
 
     In a chip, dlib's template puts the eye corners at ``(padding + t) / (1 + 2 padding) * size``
-    (:func:`facedid_lib.faces.chip_transform`); the mean of each eye's two corners is taken as the
+    (:func:`facedid_lib.align.chip_transform`); the mean of each eye's two corners is taken as the
     eye centre and mapped onto :data:`TEMPLATE`'s eye centres (two points fix a similarity).
     """
-    from facedid_lib.faces import _TEMPLATE5
-
     if not isinstance(size, (int, np.integer)) or size < 2:
         raise ValueError(f"size must be an int >= 2, got {size!r}")
     if not padding >= 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
-    chip = (padding + _TEMPLATE5) / (1 + 2 * padding) * size
+    chip = (padding + TEMPLATE5) / (1 + 2 * padding) * size
     src = np.array([chip[2:4].mean(0), chip[0:2].mean(0)])  # image-left eye, image-right eye
-    return _two_point_similarity(src, TEMPLATE[:2])
-
-
-def _two_point_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The similarity ``A`` (2 x 3) with ``A @ (src[k], 1) = dst[k]`` for two points."""
-    a, b = complex(*(src[1] - src[0])), complex(*(dst[1] - dst[0]))
-    z = b / a  # rotation and scale as one complex factor
-    shift = complex(*dst[0]) - z * complex(*src[0])
-    return np.array([[z.real, -z.imag, shift.real], [z.imag, z.real, shift.imag]])
+    return two_point_similarity(src, TEMPLATE[:2])
 
 
 def _landmark_similarity(points: np.ndarray) -> np.ndarray:
     """The least-squares similarity from five YuNet landmarks onto :data:`TEMPLATE`."""
-    from facedid_lib.faces import _similarity
-
-    c, rotation, t = _similarity(points, TEMPLATE)
+    c, rotation, t = similarity(points, TEMPLATE)
     return np.hstack([c * rotation, t[:, None]])
 
 
@@ -119,8 +109,6 @@ def align(chips: torch.Tensor, padding: float = 0.4, align: str = "yunet") -> np
         raise ValueError(f"chips must be square, got {tuple(chips.shape)}")
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
-    from facedid_lib.faces import chips_to_uint8
-
     pixels = chips_to_uint8(chips)
     fixed = chip_to_sface(chips.shape[-1], padding)
     out = np.empty((len(pixels), SFACE_SIZE, SFACE_SIZE, 3), np.uint8)
@@ -195,12 +183,12 @@ def recognizer(gallery_images: torch.Tensor, gallery_labels, n_classes: int | No
 
 def _pairs(embeddings, labels):
     """Cosine similarity and "same identity" of every pair ``i < j`` of faces."""
-    from facedid_lib.recognize.gallery import _check_labels
+    from facedid_lib.recognize.gallery import check_labels
 
     embeddings = torch.as_tensor(embeddings).detach().cpu().float()
     if embeddings.ndim != 2 or len(embeddings) < 2:
         raise ValueError(f"embeddings must be (M, D) with M >= 2, got {tuple(embeddings.shape)}")
-    labels = _check_labels(labels, len(embeddings)).cpu()
+    labels = check_labels(labels, len(embeddings)).cpu()
     upper = torch.triu_indices(len(labels), len(labels), offset=1)
     cosine = (embeddings @ embeddings.T)[upper[0], upper[1]].numpy()
     same = (labels[upper[0]] == labels[upper[1]]).numpy()
