@@ -44,7 +44,6 @@ def test_accuracy_and_misclassification_by_hand():
     labels = torch.tensor([0, 1, 1, 2])  # predicted 0, 1, 2, 0: two right
     assert M.accuracy(logits, labels) == 0.5
     assert M.misclassification_rate(logits, labels) == 0.5
-    assert M.deid_rate is M.misclassification_rate
     pred = torch.tensor([0, 1, 2, 2])
     assert M.accuracy(pred, labels) == 0.75
     assert M.misclassification_rate(pred, labels) == 0.25
@@ -83,51 +82,6 @@ def test_rates_type_errors(call):
         call()
 
 
-# ------------------------------------------------------------------------------------------------
-# rank statistics
-
-
-def test_rank_statistics_by_hand():
-    logits = torch.tensor([[3.0, 2.0, 1.0],   # true 0: rank 1
-                           [3.0, 2.0, 1.0],   # true 1: rank 2
-                           [1.0, 2.0, 3.0],   # true 1: rank 2
-                           [0.0, 1.0, 0.5],   # true 0: rank 3
-                           [5.0, 1.0, 0.0]])  # true 2: rank 3
-    stats = M.rank_statistics(logits, torch.tensor([0, 1, 1, 0, 2]))
-    torch.testing.assert_close(stats, torch.tensor([0.2, 0.4, 0.4]))
-    assert float(stats.sum()) == pytest.approx(1.0)
-    torch.testing.assert_close(M.cumulative(stats), torch.tensor([0.2, 0.6, 1.0]))
-    torch.testing.assert_close(M.rank_statistics(logits, torch.tensor([0, 1, 1, 0, 2]), max_rank=2),
-                               torch.tensor([0.2, 0.4]))
-
-
-def test_rank_statistics_ties_favour_the_recognizer_and_match_topk():
-    logits = torch.tensor([[1.0, 1.0, 0.0]])  # true class tied with another at the top
-    torch.testing.assert_close(M.rank_statistics(logits, torch.tensor([1])), torch.tensor([1.0, 0.0, 0.0]))
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(50, 7, generator=g)
-    labels = torch.randint(0, 7, (50,), generator=g)
-    cmc = M.cumulative(M.rank_statistics(logits, labels))
-    for k in range(1, 8):
-        top = (logits.topk(k, dim=1).indices == labels[:, None]).any(1).float().mean()
-        assert float(cmc[k - 1]) == pytest.approx(float(top))
-    assert float(cmc[0]) == pytest.approx(M.accuracy(logits, labels))
-
-
-@pytest.mark.parametrize("call", [
-    lambda: M.rank_statistics(torch.zeros(2, 3), torch.tensor([0, 1]), max_rank=4),
-    lambda: M.rank_statistics(torch.zeros(2, 3), torch.tensor([0, 1]), max_rank=0),
-    lambda: M.rank_statistics(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)),
-    lambda: M.rank_statistics(torch.zeros(3), torch.tensor([0, 1, 2])),
-    lambda: M.rank_statistics(torch.zeros(2, 3), torch.tensor([0, 5])),
-    lambda: M.cumulative(torch.tensor([0.7, 0.7])),
-    lambda: M.cumulative(torch.zeros(0)),
-])
-def test_rank_statistics_bad_input(call):
-    with pytest.raises(ValueError):
-        call()
-
-
 def test_true_label_rank_by_hand_with_ties():
     scores = torch.tensor([[3.0, 2.0, 1.0],   # true 0: rank 1
                            [3.0, 2.0, 1.0],   # true 2: rank 3
@@ -153,7 +107,11 @@ def test_rank_probability_by_hand_and_sums_to_one():
     scores, labels = torch.randn(30, 7, generator=g), torch.randint(0, 7, (30,), generator=g)
     p = M.rank_probability(M.true_label_rank(scores, labels), 7)
     assert p.shape == (7,) and float(p.sum()) == pytest.approx(1.0)
-    torch.testing.assert_close(p, M.rank_statistics(scores, labels))  # the same statistic
+    # summed over the first k ranks: the top-k accuracy (the cumulative match characteristic)
+    for k in range(1, 8):
+        top = (scores.topk(k, dim=1).indices == labels[:, None]).any(1).float().mean()
+        assert float(p[:k].sum()) == pytest.approx(float(top)), k
+    assert float(p[0]) == pytest.approx(M.accuracy(scores, labels))
     # k-anonymity in the lecture's sense: the true label spread evenly over k = 5 ranks
     ranks = torch.arange(1, 6).repeat(4)
     assert float(M.rank_probability(ranks, 10).max()) == pytest.approx(1 / 5)
@@ -197,7 +155,7 @@ def test_l2_is_differentiable():
     assert torch.isfinite(x_adv.grad).all() and x_adv.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("fn", [M.l2_norm, M.mse, M.ssim, M.ms_ssim, M.cw_ssim])
+@pytest.mark.parametrize("fn", [M.l2_norm, M.mse, M.ssim, M.cw_ssim])
 def test_image_metrics_bad_input(fn):
     x = torch.rand(2, 3, 32, 32)
     with pytest.raises(ValueError, match="same shape"):
@@ -269,57 +227,12 @@ def test_ssim_too_small():
         M.ssim(torch.rand(1, 3, 10, 32), torch.rand(1, 3, 10, 32))
 
 
-@pytest.mark.parametrize("fn", [M.ssim, M.ms_ssim, M.cw_ssim, M.mse])
+@pytest.mark.parametrize("fn", [M.ssim, M.cw_ssim, M.mse])
 def test_similarities_are_differentiable(faces, fn):
     x = torch.nn.functional.interpolate(faces[:2], size=48, mode="area").clamp(0, 1)
     y = _noisy(x, 0.1).requires_grad_()
     fn(x, y).sum().backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
-
-
-# ------------------------------------------------------------------------------------------------
-# MS-SSIM
-
-
-def test_ms_ssim_identical_and_single_scale(faces):
-    torch.testing.assert_close(M.ms_ssim(faces, faces), torch.ones(4))
-    y = _noisy(faces, 0.05)
-    torch.testing.assert_close(M.ms_ssim(faces, y, scales=1), M.ssim(faces, y))
-
-
-def test_ms_ssim_by_hand_constant_images():
-    # constant images: cs = 1 at every scale and SSIM = luminance at the coarsest, so
-    # MS-SSIM = l ** w_M with the weights renormalised over the scales that fit
-    a, b, c1 = 0.3, 0.5, 0.01**2
-    lum = (2 * a * b + c1) / (a * a + b * b + c1)
-    w = M.MS_SSIM_WEIGHTS
-    for size, m in ((64, 3), (112, 4), (192, 5), (176, 5), (175, 4)):
-        x, y = torch.full((1, 3, size, size), a), torch.full((1, 3, size, size), b)
-        expected = lum ** (w[m - 1] / sum(w[:m]))
-        assert float(M.ms_ssim(x, y)) == pytest.approx(expected, rel=1e-5), size
-
-
-def test_ms_ssim_small_images_use_fewer_scales(faces):
-    small = torch.nn.functional.interpolate(faces, size=64, mode="area").clamp(0, 1)
-    noisy = _noisy(small, 0.05)
-    auto = M.ms_ssim(small, noisy)
-    torch.testing.assert_close(auto, M.ms_ssim(small, noisy, scales=3))
-    torch.testing.assert_close(auto, M.ms_ssim(small, noisy, weights=M.MS_SSIM_WEIGHTS[:3]))
-    with pytest.raises(ValueError, match="at least 88 pixels"):
-        M.ms_ssim(small, noisy, scales=4)
-    assert ((auto > 0) & (auto < 1)).all()
-    # more noise, lower index
-    assert (M.ms_ssim(small, _noisy(small, 0.2)) < auto).all()
-
-
-def test_ms_ssim_bad_arguments():
-    x = torch.rand(1, 3, 32, 32)
-    with pytest.raises(ValueError, match="scales"):
-        M.ms_ssim(x, x, scales=0)
-    with pytest.raises(ValueError, match="weights"):
-        M.ms_ssim(x, x, weights=(-1.0, 2.0))
-    with pytest.raises(ValueError, match="11"):
-        M.ms_ssim(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -423,20 +336,20 @@ def test_device_argument():
     x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     assert M.ssim(x, y, device="cpu").device.type == "cpu"
     assert M.l2_norm(x, y, device=torch.device("cpu")).shape == (2,)
-    assert M.rank_statistics(torch.rand(2, 3), torch.tensor([0, 1]), device="cpu").shape == (3,)
+    assert M.true_label_rank(torch.rand(2, 3), torch.tensor([0, 1]), device="cpu").shape == (2,)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(faces):
     y = _noisy(faces, 0.05)
-    for fn in (M.l2_norm, M.mse, M.ssim, M.ms_ssim, M.cw_ssim):
+    for fn in (M.l2_norm, M.mse, M.ssim, M.cw_ssim):
         on_gpu = fn(faces.to("cuda"), y.to("cuda"))
         assert on_gpu.device.type == "cuda"
         torch.testing.assert_close(on_gpu.cpu(), fn(faces, y), rtol=1e-4, atol=1e-4)
     assert fn(faces, y, device="cuda").device.type == "cuda"
     logits = torch.randn(8, 5).to("cuda")
     labels = torch.randint(0, 5, (8,)).to("cuda")
-    assert M.rank_statistics(logits, labels).device.type == "cuda"
+    assert M.true_label_rank(logits, labels).device.type == "cuda"
     assert M.accuracy(logits, labels) == M.accuracy(logits.cpu(), labels.cpu())
 
 
