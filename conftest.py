@@ -9,7 +9,10 @@ plugin does nothing.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,65 @@ def pytest_sessionfinish(session):
             uri = str(notebook.path)
             cache.cache_notebook_bundle(CacheBundleIn(notebook.nb, uri), check_validity=False, overwrite=True)
             print(f"\nstored the executed notebook in the book's cache: {uri}")
+
+
+# --- the library's docstring examples (pytest --doctest-modules facedid_lib) ------------------
+
+#: Names the examples may use without defining them, besides ``torch`` and ``np``: photos and
+#: chips of the course's offline data (FACEDID_DATA), loaded once per run and only for an
+#: example that names one of them.
+DOCTEST_DATA_NAMES = ("data_folder", "photo", "faceset", "train", "test", "chips")
+
+
+@functools.cache
+def _doctest_data(cache_dir: str) -> dict:
+    from facedid_lib import data
+
+    folder = Path(os.environ.get("FACEDID_DATA") or Path(__file__).resolve().parent.parent / "shared"
+                  / "data" / "celeba_subset").expanduser()
+    if not (folder / "identity.csv").is_file():
+        pytest.fail(f"the offline data folder {folder} is missing: set FACEDID_DATA to the course's "
+                    "celeba_subset folder (see README.md, Data)")
+    with pytest.MonkeyPatch.context() as patch:  # the decoded chips go to a temporary cache
+        patch.setenv("FACEDID_CACHE", cache_dir)
+        faceset = data.load_faces(folder, n_identities=3, per_identity=4, size=192, progress=False)
+    train, test = data.split(faceset, (0.5, 0.5))
+    return {
+        "data_folder": folder,
+        "photo": data.wild_photos(folder / "wild")["027779.jpg"],  # 640 x 425, three faces
+        "faceset": faceset,  # 3 identities x 4 aligned 192-px chips (padding 0.4)
+        "train": train,  # 2 chips of each identity
+        "test": test,  # the other 2
+        "chips": faceset.images[[0, 4]],  # a man's chip and a woman's
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _doctest_modules(doctest_namespace):
+    """``torch`` and ``np`` for every docstring example, as a reader of the docs has them."""
+    import numpy as np
+    import torch
+
+    doctest_namespace.update(torch=torch, np=np)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_offline_data(request, tmp_path_factory):
+    """The offline-data names of :data:`DOCTEST_DATA_NAMES` for the examples that use them, and one
+    torch thread: the examples' tensors are tiny, and on a busy 2-core machine two threads made
+    one example (``attacks.minimal.LBFGS``) 40 times slower (19 s against 0.5 s)."""
+    test = getattr(request.node, "dtest", None)  # a DoctestItem's doctest.DocTest
+    if test is None:
+        yield
+        return
+    used = {m.group(0) for ex in test.examples for m in re.finditer(r"\b\w+\b", ex.source)}
+    used = used.intersection(DOCTEST_DATA_NAMES)
+    if used:
+        names = _doctest_data(str(tmp_path_factory.getbasetemp() / "doctest-cache"))
+        test.globs.update({name: names[name] for name in used})
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

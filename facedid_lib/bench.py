@@ -69,7 +69,8 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     """Images per second of Model A (plain and with chapter 7's m-SVDD layer in place of its last
     layer), the dlib port and dlib, forward and forward + backward."""
     from facedid_lib.recognize.dlib_resnet import load_resnet, to_dlib_chip
-    from facedid_lib.recognize.recognizers import ModelA, recipe_a
+    from facedid_lib.core import zoo
+    from facedid_lib.recognize.recognizers import ModelA
     from facedid_lib.recognize.blackbox import _recognizer
     from facedid_lib.recognize.dlib_resnet import default_path
     from facedid_lib.defences import svdd
@@ -78,7 +79,7 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
     chips192 = faces.images[:batch].to(device)
     chips150 = to_dlib_chip(chips192)
-    size_a = recipe_a().image_size
+    size_a = zoo.recipe("model-a").image_size
     model_a = ModelA(30, size_a).to(device).eval()
     images_a = torch.nn.functional.interpolate(chips192, size=(size_a, size_a), mode="bilinear", antialias=True)
     resnet = load_resnet(device=device)
@@ -114,7 +115,8 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
     import torchattacks
 
     from facedid_lib.attacks import adversarial, minimal
-    from facedid_lib.recognize.recognizers import DescriptorHead, ModelA, ModelB, Resized, recipe_a
+    from facedid_lib.core import zoo
+    from facedid_lib.recognize.recognizers import DescriptorHead, ModelA, ModelB, Resized
 
     device = config.resolve_device(device)
     if minimal_models is None:
@@ -123,7 +125,8 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
     chips = faces.images[:batch].to(device)
     labels = torch.arange(batch, device=device) % 30
-    models = {"Model A": Resized(ModelA(30, recipe_a().image_size), recipe_a().image_size),
+    size_a = zoo.recipe("model-a").image_size
+    models = {"Model A": Resized(ModelA(30, size_a), size_a),
               "Model B": ModelB(DescriptorHead(30))}
     rows = []
     for name, model in models.items():
@@ -158,8 +161,8 @@ def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     """Images per second of every registered method, torchvision's blur, and the photo pipeline."""
     import torchvision.transforms.functional as TF
 
-    from facedid_lib import faces as face_tools
-    from facedid_lib import methods as registry
+    from facedid_lib import pipeline
+    from facedid_lib.methods import REGISTRY, provide
     from facedid_lib.methods.reconstruction import FaceSpace
 
     device = config.resolve_device(device)
@@ -168,21 +171,21 @@ def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
     space = FaceSpace.fit(chips, min(50, len(chips) - 1))
     chips = chips[:batch]
     rows = []
-    for name, spec in registry.REGISTRY.items():
+    for name, spec in REGISTRY.items():
         given = spec.pick({"space": space})
         if "n_components" in spec.defaults():
             given["n_components"] = len(space)
         if set(spec.needs) - set(given):  # a trained prerequisite: its provider trains or loads it
-            given.update(registry.provide(spec, size=chips.shape[-1], device=device))
+            given.update(provide(spec, size=chips.shape[-1], device=device))
         seconds = _best_time(lambda: (spec(chips, **given), _sync(device)), repeat)
         rows.append({"what": name, "unit": "chips/s", "speed": len(chips) / seconds})
-    sigma = registry.get("blur").defaults()["sigma"]
+    sigma = REGISTRY["blur"].defaults()["sigma"]
     size = 2 * int(np.ceil(3 * sigma)) + 1  # the kernel of ours
     seconds = _best_time(lambda: (TF.gaussian_blur(chips, [size, size], [sigma, sigma]), _sync(device)), repeat)
     rows.append({"what": "blur (torchvision)", "unit": "chips/s", "speed": len(chips) / seconds})
     photos = list(data.wild_photos(limit=4).values())
-    pixelate = registry.get("pixelate")
-    seconds = _best_time(lambda: [face_tools.deidentify_photo(p, pixelate, device=device) for p in photos], repeat)
+    pixelate = REGISTRY["pixelate"]
+    seconds = _best_time(lambda: [pipeline.deidentify_photo(p, pixelate, device=device) for p in photos], repeat)
     rows.append({"what": "photo pipeline (HOG + pixelate)", "unit": "photos/s", "speed": len(photos) / seconds})
     table = pd.DataFrame(rows).set_index("what")
     table.attrs.update(batch=len(chips), device=str(device), threads=torch.get_num_threads())

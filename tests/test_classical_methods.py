@@ -7,7 +7,7 @@ import torch
 
 from facedid_lib import evaluate, methods
 from facedid_lib.data.facesets import FaceSet
-from facedid_lib.faces import _TEMPLATE5
+from facedid_lib.align import TEMPLATE5
 from facedid_lib.methods import classical, ksame, reconstruction
 
 
@@ -47,9 +47,9 @@ def test_mask_covers_the_eyes_or_the_face_and_nothing_else():
     bar = classical.mask(x, region="eyes")
     covered = bar[0, 0] == 0
     # the template's four eye corners (padding 0.4) lie under the bar, the nose tip does not
-    for tx, ty in _TEMPLATE5[:4]:
+    for tx, ty in TEMPLATE5[:4]:
         assert covered[int((0.4 + ty) / 1.8 * size), int((0.4 + tx) / 1.8 * size)]
-    nose = _TEMPLATE5[4]
+    nose = TEMPLATE5[4]
     assert not covered[int((0.4 + nose[1]) / 1.8 * size), int((0.4 + nose[0]) / 1.8 * size)]
     face = classical.mask(x, region="face")[0, 0] == 0
     assert covered.sum() < face.sum() and not face[0].any() and face[size // 2, size // 2]

@@ -48,16 +48,16 @@ def _load(source, **kw):
 
 
 # ---------------------------------------------------------------------------------------------
-# faces.py: CelebA's and LFW's photos are aligned by facedid_lib.faces (dlib)
+# CelebA's and LFW's photos are aligned by facedid_lib.align (dlib)
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def faces_module():
-    from facedid_lib import faces
+    from facedid_lib import align
 
-    assert callable(faces.align_largest) and callable(faces.read_image)
-    return faces
+    assert callable(align.align_largest)
+    return align
 
 
 # ---------------------------------------------------------------------------------------------

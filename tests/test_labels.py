@@ -11,7 +11,7 @@ import torch
 from facedid_lib.core import config
 from facedid_lib.data import labels
 from facedid_lib.data.facesets import FaceSet
-from facedid_lib.attributes.gender_age import GENDER_LABELS
+from facedid_lib.data.labels import GENDER_LABELS
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """m-SVDD (models.svdd), the adaptive attacker (methods.adaptive) and the defence tables (evaluate)."""
 
-import doctest
 import math
 
 import pytest
@@ -25,11 +24,6 @@ def _clusters(n_classes=4, per_class=12, dim=8, seed=0, spread=4.0):
 def fitted():
     z, y = _clusters()
     return svdd.fit(z, y, z, y, hidden=16, out_features=4, epochs=30, progress=False), z, y
-
-
-def test_doctests():
-    for module in (svdd, adaptive):
-        assert doctest.testmod(module).failed == 0
 
 
 def test_fits_and_classifies(fitted):
@@ -130,11 +124,11 @@ def _toy_defence():
 
 def test_recognizer_is_a_defended_recognizer():
     defence, images, labels = _toy_defence()
-    recognize = defence.recognizer(1.0)
-    assert isinstance(recognize, recognize.Defended) and recognize.rejects
-    assert torch.equal(recognize(images), defence.classify(images, a=1.0))
+    guarded = defence.recognizer(1.0)
+    assert isinstance(guarded, recognize.Defended) and guarded.rejects
+    assert torch.equal(guarded(images), defence.classify(images, a=1.0))
     noise = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
-    assert torch.equal(recognize(noise) == metrics.REJECT, defence.rejects(noise, a=1.0))
+    assert torch.equal(guarded(noise) == metrics.REJECT, defence.rejects(noise, a=1.0))
     # the network is differentiable in the pixels (the attacks need it)
     x = images[:2].clone().requires_grad_(True)
     defence.network(x).sum().backward()

@@ -32,10 +32,12 @@ to measure what a de-identification method keeps of the expression, not inside a
 
 Example
 -------
->>> from facedid_lib.models import expression
->>> points = expression.landmarks68(chips)           # (N, 68, 2) chip pixels   # doctest: +SKIP
->>> expression.smiling(chips), expression.mouth_open(chips)                     # doctest: +SKIP
-(tensor([ True, False]), tensor([ True, False]))
+>>> from facedid_lib.attributes import expression
+>>> two = faceset.images[[3, 4]]                     # two chips of the offline data
+>>> expression.landmarks68(two).shape                # (N, 68, 2) chip pixels
+(2, 68, 2)
+>>> expression.smiling(two), expression.mouth_open(two)
+(tensor([False,  True]), tensor([False,  True]))
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import numpy as np
 import torch
 
 from facedid_lib.core.checks import check_images
-from facedid_lib.faces import chips_to_uint8
+from facedid_lib.io.images import chips_to_uint8
 
 __all__ = [
     "CALIBRATION", "MOUTH_OPEN_THRESHOLD", "SMILE_THRESHOLD", "PREDICTOR_SIZE", "MIRROR",
@@ -101,9 +103,9 @@ _RIGHT_EYE = slice(42, 48)
 
 
 def _shape_predictor68():
-    from facedid_lib.faces import _shape_predictor
+    from facedid_lib.align.landmarks import shape_predictor
 
-    return _shape_predictor(68)
+    return shape_predictor(68)
 
 
 def face_box(size: int = PREDICTOR_SIZE, padding: float = CHIP_PADDING) -> tuple[int, int, int, int]:
@@ -143,7 +145,7 @@ def _check_chips(chips) -> torch.Tensor:
 def landmarks68(chips: torch.Tensor) -> np.ndarray:
     """dlib's 68 landmarks of every aligned face chip.
 
-    The chips are converted to uint8 (:func:`facedid_lib.faces.chips_to_uint8`), resized to
+    The chips are converted to uint8 (:func:`facedid_lib.io.images.chips_to_uint8`), resized to
     :data:`PREDICTOR_SIZE` pixels where they have another size (OpenCV, area filter to shrink,
     bilinear to enlarge), and dlib's 68-point shape predictor runs on the fixed :func:`face_box`
     of each. The model is loaded once, on first use.

