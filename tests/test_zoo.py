@@ -46,7 +46,10 @@ def test_trained_hands_the_recipe_the_split_and_the_seed_to_the_fit(monkeypatch)
     monkeypatch.setenv("FACEDID_PROFILE", "quick")
     assert zoo.trained("fake", progress=False, device="cpu") == "trained"
     assert zoo.trained("fake", _Recipe(7), seed=5, device="cpu", extra=1) == "trained"
-    (r1, s1, k1), (r2, s2, k2) = calls
+    # an option may be called "name" (the m-SVDD's defence name): it is not the zoo's name
+    assert zoo.trained("fake", recipe=_Recipe(7), device="cpu", name="guard") == "trained"
+    (r1, s1, k1), (r2, s2, k2), (r3, _, k3) = calls
+    assert r3 == _Recipe(7) and k3["name"] == "guard"
     assert r1 == _Recipe(1) and s1 == ("faces", 1, 3) and k1["seed"] == 3 and k1["progress"] is False
     assert r2 == _Recipe(7) and s2 == ("faces", 7, 5) and k2["seed"] == 5 and k2["extra"] == 1
     assert str(k1["device"]) == "cpu"

@@ -20,7 +20,7 @@ descriptors computed once).
 Example
 -------
 >>> import torch
->>> from facedid_lib import train
+>>> from facedid_lib.core import train
 >>> x, y = torch.rand(40, 4), torch.randint(0, 2, (40,))
 >>> model = torch.nn.Linear(4, 2)
 >>> history = train.fit_classifier(model, x, y, x, y, epochs=3, progress=False)

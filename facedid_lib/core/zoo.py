@@ -170,7 +170,7 @@ def override(name: str, recipe) -> Iterator[None]:
             _OVERRIDES[entry.name] = before
 
 
-def trained(name: str, recipe=None, *, seed: int | None = None, device=None, progress: bool = True, source=None,
+def trained(name: str, /, recipe=None, *, seed: int | None = None, device=None, progress: bool = True, source=None,
             **options):
     """The trained network ``name`` of the zoo: trained with its recipe once, then loaded from the cache.
 
