@@ -105,8 +105,11 @@ def models(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
 
 
 def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
-            minimal_models: tuple[str, ...] | None = None) -> pd.DataFrame:
+            minimal_models: tuple[str, ...] | None = None, classes: int = 30) -> pd.DataFrame:
     """Images per second of our attacks and torchattacks' on the same model, batch and steps.
+
+    The models are Model A and Model B with ``classes`` outputs (the course's: 30), untrained: an
+    attack's cost does not depend on the weights, and DeepFool's grows with the classes.
 
     I-FGSM, P-FGVM (ours) and BIM (torchattacks) on both models; DeepFool and C&W (ours and
     torchattacks') and L-BFGS (ours) on ``minimal_models`` (None: both models on a GPU, Model A
@@ -124,10 +127,10 @@ def attacks(batch: int = 32, repeat: int = 3, steps: int = 10, device=None,
     config.seed_everything(0)
     faces = data.load_faces(size=192, n_identities=batch, per_identity=1, progress=False)
     chips = faces.images[:batch].to(device)
-    labels = torch.arange(batch, device=device) % 30
+    labels = torch.arange(batch, device=device) % classes
     size_a = zoo.recipe("model-a").image_size
-    models = {"Model A": Resized(ModelA(30, size_a), size_a),
-              "Model B": ModelB(DescriptorHead(30))}
+    models = {"Model A": Resized(ModelA(classes, size_a), size_a),
+              "Model B": ModelB(DescriptorHead(classes))}
     rows = []
     for name, model in models.items():
         model.to(device).eval()

@@ -84,13 +84,19 @@ def test_attribute_preserving_checks_its_encoder():
         spec(torch.rand(2, 3, 16, 16), attribute_autoencoder=model, a=0.25)
 
 
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    """One cache for the module's tiny networks: the data set's chips are decoded once."""
+    return tmp_path_factory.mktemp("tiny-cache")
+
+
 @pytest.fixture
-def tiny(monkeypatch, tmp_path, data_folder):
-    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+def tiny(monkeypatch, tiny_cache, data_folder):
+    monkeypatch.setenv("FACEDID_CACHE", str(tiny_cache))
     monkeypatch.setenv("FACEDID_DATA", str(data_folder))
     # direct calls hand the tiny recipe in; the provider and the fine-tuning reach it through the zoo
     with zoo.override("autoencoder", TINY_AE):
-        yield tmp_path
+        yield tiny_cache
 
 
 def test_autoencoder_is_trained_once_on_other_people(tiny, monkeypatch):

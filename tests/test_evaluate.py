@@ -377,3 +377,38 @@ def test_defended_wraps_a_recognizer_keeps_its_scores_and_measure_counts_its_rej
         recognize.Defended(nearest_colour, lambda x: x)
     with pytest.raises(ValueError, match="bool"):
         recognize.Defended(base, lambda x: x.mean((1, 2, 3)))(faces.images)
+
+
+def test_sweep_tables_gives_the_rows_of_sweep_and_evaluate_in_one_table():
+    faces = colour_faces()
+    recognizers = {"colour": nearest_colour}
+    sweeps = {"blur": ("sigma", [1.0, 8.0]), "negate": None}
+    swept = evaluate.sweep_tables(sweeps, faces, recognizers, device="cpu", progress=False)
+    assert swept.params == {"blur": "sigma", "negate": None}
+    assert swept.summary.index.tolist() == [("clean", "-"), ("blur", "1"), ("blur", "8"), ("negate", "-")]
+    alone = evaluate.sweep(gaussian_blur, "sigma", [1.0, 8.0], faces, recognizers, device="cpu", progress=False)
+    pd.testing.assert_frame_equal(swept.tables["blur"], alone)
+    assert swept.summary.loc[("negate", "-"), "MR colour"] == 1.0  # every colour moves to another mean
+    assert swept.clean["MR colour"] == 0.0
+    with pytest.raises(ValueError, match="not-a-method"):
+        evaluate.sweep_tables({"not-a-method": None}, faces, recognizers)
+    with pytest.raises(ValueError, match="parameter, values"):
+        evaluate.sweep_tables({"blur": "sigma"}, faces, recognizers)
+
+
+def test_parrot_table_puts_the_parrot_gallery_beside_the_clean_one(faceset, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))  # the galleries' descriptors
+    train, test = faceset
+    test = test.first_per_identity(1)
+    swept = evaluate.sweep_tables({"blur": ("sigma", [8.0])}, test, recognize.dlib_recognizers(train), device="cpu",
+                                  progress=False)
+    parrot = evaluate.parrot_table([("blur", {"sigma": 8.0})], train, test, swept, device="cpu", progress=False)
+    assert parrot.index.tolist() == ["blur 8.0"]
+    assert parrot.columns.tolist() == ["SSIM", "MR dlib black box, clean gallery", "MR dlib black box, parrot gallery",
+                                       "MR dlib gallery, clean gallery", "MR dlib gallery, parrot gallery"]
+    row = parrot.loc["blur 8.0"]
+    assert row["MR dlib black box, clean gallery"] == swept.tables["blur"].loc[8.0, "MR dlib black box"]
+    assert row["SSIM"] == pytest.approx(swept.tables["blur"].loc[8.0, "SSIM"])
+    assert row["MR dlib black box, parrot gallery"] <= row["MR dlib black box, clean gallery"]
+    with pytest.raises(ValueError, match="no row for blur"):
+        evaluate.parrot_table([("blur", {"sigma": 2.0})], train, test, swept)

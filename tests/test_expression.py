@@ -208,3 +208,22 @@ def test_calibration_is_what_the_detectors_do(name, measure, decide, calibration
     accuracies = np.array([_balanced_accuracy(torch.from_numpy(values > c), truth) for c in cuts])
     best = cuts[accuracies == accuracies.max()]
     assert len(best) == 1 and np.array_equal(values > entry["threshold"], values > best[0])
+
+
+def test_shared_landmarks_answer_as_the_functions_with_one_run_per_chips(faceset, monkeypatch):
+    chips = faceset[0].images[:6].clone()
+    marks = E.SharedLandmarks()
+    runs = []
+    real = E.landmarks68
+    monkeypatch.setattr(E, "landmarks68", lambda c: runs.append(len(c)) or real(c))
+    other = chips.flip(0)
+    assert torch.equal(marks.smiling(chips), E.smiling(chips))
+    assert torch.equal(marks.smiling(other), E.smiling(other))
+    runs.clear()
+    assert torch.equal(marks.mouth_open(chips), E.mouth_open(chips))
+    assert torch.equal(marks.mouth_open(other), E.mouth_open(other))
+    assert runs == [6, 6]  # the functions ran the predictor; the shared object did not
+    chips.mul_(0.5)  # changed in place: measured again
+    runs.clear()
+    marks.smiling(chips)
+    assert runs == [6]

@@ -62,3 +62,15 @@ def test_dlib_black_box_identifies_held_out_photos(faceset):
     assert predicted.dtype == torch.int64 and predicted.shape == (len(test),)
     assert not predicted.requires_grad
     assert (predicted == test.labels).float().mean() >= 0.95  # measured: 1.0
+
+
+def test_dlib_black_box_threads_give_the_same_bits_as_one(faceset):
+    """The chips go to two threads in runs of dlib's own batch: the same descriptors, in order."""
+    train, test = faceset
+    images = torch.cat([train.images, test.images])[:40]  # three runs of 16, 16 and 8 chips
+    one = DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=1)
+    two = DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=2)
+    assert (one.descriptors(images) == two.descriptors(images)).all()
+    assert not (one.descriptors(images[:1]) == one.descriptors(images[1:2])).all()  # chips differ
+    with pytest.raises(ValueError, match="workers"):
+        DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=0)

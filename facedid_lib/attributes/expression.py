@@ -55,7 +55,7 @@ from facedid_lib.io.images import chips_to_uint8
 __all__ = [
     "CALIBRATION", "MOUTH_OPEN_THRESHOLD", "SMILE_THRESHOLD", "PREDICTOR_SIZE", "MIRROR",
     "face_box", "landmarks68", "mouth_opening", "smile_score", "mouth_open", "smiling",
-    "mouth_opening_from_landmarks", "smile_score_from_landmarks",
+    "mouth_opening_from_landmarks", "smile_score_from_landmarks", "SharedLandmarks",
 ]
 
 #: Padding of the course's chips (``dlib.get_face_chip(size=192, padding=0.4)``).
@@ -301,3 +301,41 @@ def smiling(chips: torch.Tensor, threshold: float = SMILE_THRESHOLD) -> torch.Te
     """
     threshold = _check_threshold(threshold, "threshold")
     return smile_score(chips) > threshold
+
+
+class SharedLandmarks:
+    """:func:`smiling` and :func:`mouth_open` that run the 68-point predictor once for the same chips.
+
+    A table that keeps both attributes asks both of every batch, of its clean and of its changed
+    chips; this object keeps the landmarks of the last two chip tensors it saw (the same tensor
+    objects, unchanged since: their version counters) and answers the second question from them.
+    The answers are those of the module's functions, bit for bit.
+
+    >>> marks = SharedLandmarks()
+    >>> two = faceset.images[[3, 4]]
+    >>> marks.smiling(two), marks.mouth_open(two)    # one run of the predictor
+    (tensor([False,  True]), tensor([False,  True]))
+    """
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self._seen: list = []  # [(chips, version, points)], the newest last
+
+    def landmarks(self, chips: torch.Tensor) -> np.ndarray:
+        """:func:`landmarks68` of ``chips``, computed again only for other chips (or changed ones)."""
+        for seen, version, points in self._seen:
+            if seen is chips and version == chips._version:
+                return points
+        points = landmarks68(chips)
+        self._seen = [*self._seen, (chips, chips._version, points)][-self.keep:]
+        return points
+
+    def smiling(self, chips: torch.Tensor, threshold: float = SMILE_THRESHOLD) -> torch.Tensor:
+        """:func:`smiling` of ``chips``."""
+        threshold = _check_threshold(threshold, "threshold")
+        return _on_device(smile_score_from_landmarks(self.landmarks(chips)), chips) > threshold
+
+    def mouth_open(self, chips: torch.Tensor, threshold: float = MOUTH_OPEN_THRESHOLD) -> torch.Tensor:
+        """:func:`mouth_open` of ``chips``."""
+        threshold = _check_threshold(threshold, "threshold")
+        return _on_device(mouth_opening_from_landmarks(self.landmarks(chips)), chips) > threshold

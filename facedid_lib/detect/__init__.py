@@ -29,8 +29,8 @@ from facedid_lib.detect import dlib_hog, haar  # noqa: F401  (register "hog", th
 DETECTORS.lazy("mmod", "facedid_lib.detect.mmod")
 DETECTORS.lazy("yunet", "facedid_lib.detect.yunet")
 
-from facedid_lib.detect.on_chips import hog_detector, mmod_detector, mmod_faceness, yunet_detector
+from facedid_lib.detect.on_chips import chip_detectors, hog_detector, mmod_detector, mmod_faceness, yunet_detector
 
 __all__ = ["Detection", "Detections", "Detector", "FunctionDetector", "match_faces", "DETECTORS", "DETECTOR_PARAMS",
            "detect", "detector_names", "detector_params", "get_detector", "register_detector",
-           "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]
+           "chip_detectors", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]

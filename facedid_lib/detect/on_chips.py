@@ -59,4 +59,17 @@ def mmod_faceness() -> Callable:
     return score
 
 
-__all__ = ["chip_detector", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]
+def chip_detectors(*names: str) -> dict:
+    """``name -> chips -> (N,) bool`` for registered detectors, keyed by their registry names, which
+    the harness's columns carry (``detected hog``): HOG, MMOD and YuNet with the settings of
+    :func:`hog_detector`, :func:`mmod_detector` and :func:`yunet_detector`, any other through
+    :func:`chip_detector` with its defaults.
+
+    >>> list(chip_detectors("hog", "yunet"))
+    ['hog', 'yunet']
+    """
+    made = {"hog": hog_detector, "mmod": mmod_detector, "yunet": yunet_detector}
+    return {name: made[name]() if name in made else chip_detector(name) for name in names}
+
+
+__all__ = ["chip_detector", "chip_detectors", "hog_detector", "mmod_detector", "yunet_detector", "mmod_faceness"]

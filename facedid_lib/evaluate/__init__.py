@@ -1,6 +1,7 @@
 """One harness for every chapter (:mod:`~facedid_lib.evaluate.harness`: a method + a face set ->
 utility and privacy in one table) and the chapters' attack and defence tables
-(:mod:`~facedid_lib.evaluate.tables`), the set-up most chapters share
+(:mod:`~facedid_lib.evaluate.tables`), chapter 2's sweep of every classical method
+(:mod:`~facedid_lib.evaluate.sweeps`), the set-up most chapters share
 (:func:`~facedid_lib.evaluate.course.setup`), chapter 1's detectors against the counted faces
 (:mod:`~facedid_lib.evaluate.detection`) and chapter 2's k-Same bound
 (:mod:`~facedid_lib.evaluate.ksame`)."""
@@ -9,7 +10,9 @@ from facedid_lib.evaluate.harness import *  # noqa: F401,F403
 from facedid_lib.evaluate.harness import __all__ as _harness
 from facedid_lib.evaluate.tables import *  # noqa: F401,F403
 from facedid_lib.evaluate.tables import __all__ as _tables
+from facedid_lib.evaluate.sweeps import *  # noqa: F401,F403
+from facedid_lib.evaluate.sweeps import __all__ as _sweeps
 
 from facedid_lib.evaluate import course, detection, ksame  # noqa: E402,F401  (submodules: evaluate.ksame.bound_table)
 
-__all__ = [*_harness, *_tables]
+__all__ = [*_harness, *_tables, *_sweeps]

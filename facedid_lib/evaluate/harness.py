@@ -346,7 +346,8 @@ def attribute_predictors() -> dict:
     from facedid_lib.attributes import gender_age as attributes, expression
 
     gender = classifier(attributes.gender_model())
-    return {"gender": gender, "mood": expression.smiling, "mouth": expression.mouth_open}
+    marks = expression.SharedLandmarks()  # mood and mouth of the same chips: one run of the predictor
+    return {"gender": gender, "mood": marks.smiling, "mouth": marks.mouth_open}
 
 
 def fcns_deid_div(measured: pd.DataFrame, detector: str, recognizers) -> pd.DataFrame:

@@ -19,6 +19,9 @@ torch.Size([6, 3])
 from __future__ import annotations
 
 import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -28,14 +31,43 @@ from facedid_lib.io.images import chips_to_uint8
 from facedid_lib.recognize.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, default_path, to_dlib_chip
 from facedid_lib.recognize.gallery import check_labels
 
-__all__ = ["DlibBlackBox"]
+__all__ = ["DlibBlackBox", "DLIB_BATCH", "default_workers"]
 
 
-@functools.lru_cache(maxsize=2)
+#: dlib's own batch inside ``compute_face_descriptor``; the chips go to the threads in runs of
+#: this many (a chip's descriptor does not depend on the other chips of its batch).
+DLIB_BATCH = 16
+
+_local = threading.local()
+_pools: dict = {}
+
+
 def _recognizer(path: str):
-    import dlib
+    """This thread's copy of dlib's network, loaded once per thread (a network keeps its layers'
+    outputs, so two threads must not share one)."""
+    networks = _local.__dict__.setdefault("networks", {})
+    if path not in networks:
+        import dlib
 
-    return dlib.face_recognition_model_v1(path)
+        networks[path] = dlib.face_recognition_model_v1(path)
+    return networks[path]
+
+
+def _describe(path: str, pixels: list) -> np.ndarray:
+    return np.array(_recognizer(path).compute_face_descriptor(pixels), dtype=np.float64).reshape(-1, 128)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One lasting pool per number of threads, so each thread loads dlib's network once."""
+    if workers not in _pools:
+        _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="dlib-black-box")
+    return _pools[workers]
+
+
+def default_workers() -> int:
+    """Threads that describe chips at once: dlib releases Python's lock while its network runs and
+    uses one core per call, so up to two (this machine's and Colab's cores) run side by side."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 class DlibBlackBox:
@@ -60,6 +92,10 @@ class DlibBlackBox:
     n_classes : int, optional
         C, the number of columns of :meth:`logits`; default ``gallery_labels.max() + 1`` (pass a
         FaceSet's ``n_classes`` to keep its label space; a class without photos scores ``-inf``).
+    workers : int, optional
+        Threads that run dlib's network side by side, each on runs of :data:`DLIB_BATCH` chips
+        (default :func:`default_workers`: up to two). The descriptors are the same bits whatever
+        the number.
 
     Notes
     -----
@@ -72,7 +108,8 @@ class DlibBlackBox:
 
     def __init__(self, gallery_images: torch.Tensor, gallery_labels, padding: float = 0.4,
                  batch_size: int = 64, path: str | None = None, progress: bool = True,
-                 descriptors: np.ndarray | None = None, n_classes: int | None = None):
+                 descriptors: np.ndarray | None = None, n_classes: int | None = None,
+                 workers: int | None = None):
         check_images(gallery_images, "gallery_images")
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -82,6 +119,10 @@ class DlibBlackBox:
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes <= largest:
             raise ValueError(f"n_classes must be an int above the largest label {largest}, got {n_classes!r}")
         self.n_classes = n_classes
+        workers = default_workers() if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        self.workers = workers
         self.padding = padding
         self.batch_size = batch_size
         self.path = path or default_path()
@@ -93,7 +134,6 @@ class DlibBlackBox:
     def descriptors(self, images: torch.Tensor, progress: bool = False) -> np.ndarray:
         """dlib's ``(N, 128)`` float64 descriptors of chips ``(N, 3, S, S)`` in [0, 1]."""
         check_images(images.detach(), "images")
-        recognizer = _recognizer(self.path)
         chunks = range(0, len(images), self.batch_size)
         if progress and len(chunks) > 1:
             from tqdm.auto import tqdm
@@ -104,9 +144,12 @@ class DlibBlackBox:
             for i in chunks:
                 batch = images[i:i + self.batch_size].detach().cpu().float()
                 chips = to_dlib_chip(batch, self.padding, size=DLIB_CHIP_SIZE, out_padding=DLIB_CHIP_PADDING)
-                pixels = chips_to_uint8(chips)
-                out.append(np.array(recognizer.compute_face_descriptor(
-                    [np.ascontiguousarray(p) for p in pixels]), dtype=np.float64).reshape(-1, 128))
+                pixels = [np.ascontiguousarray(p) for p in chips_to_uint8(chips)]
+                runs = [pixels[j:j + DLIB_BATCH] for j in range(0, len(pixels), DLIB_BATCH)]
+                if self.workers == 1 or len(runs) == 1:
+                    out.extend(_describe(self.path, run) for run in runs)
+                else:
+                    out.extend(_pool(self.workers).map(functools.partial(_describe, self.path), runs))
         return np.concatenate(out)
 
     def distances(self, images: torch.Tensor) -> np.ndarray:

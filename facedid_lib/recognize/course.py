@@ -182,14 +182,25 @@ def _model_b(model_b, progress: bool = False) -> Recognizer:
     return Recognizer(model, "Model B", n_classes=model_b.train.n_classes, features=features, head=model.head)
 
 
+_last_dlib_pair: list = []  # [(gallery_faces, pair)]: the two registry entries below build the pair once
+
+
+def _dlib_pair(gallery_faces: FaceSet, progress: bool) -> dict:
+    """:func:`dlib_recognizers` of ``gallery_faces``, kept for the same face set object (held
+    here, so its id cannot be reused) until another gallery is asked for."""
+    if not (_last_dlib_pair and _last_dlib_pair[0][0] is gallery_faces):
+        _last_dlib_pair[:] = [(gallery_faces, dlib_recognizers(gallery_faces, progress))]
+    return _last_dlib_pair[0][1]
+
+
 @register_recognizer("dlib-gallery", "dlib gallery", ("gallery_faces",))
 def _dlib_gallery(gallery_faces, progress: bool = False) -> Recognizer:
-    return dlib_recognizers(gallery_faces, progress)["dlib gallery"]
+    return _dlib_pair(gallery_faces, progress)["dlib gallery"]
 
 
 @register_recognizer("dlib-black-box", "dlib black box", ("gallery_faces",))
 def _dlib_black_box(gallery_faces, progress: bool = False) -> Recognizer:
-    return dlib_recognizers(gallery_faces, progress)["dlib black box"]
+    return _dlib_pair(gallery_faces, progress)["dlib black box"]
 
 
 @register_recognizer("sface", "SFace", ("gallery_faces",))
