@@ -23,6 +23,12 @@ def _nbval_cell(item) -> bool:
     return hasattr(item, "cell") and hasattr(item, "test_outputs") and hasattr(item.parent, "nb")
 
 
+def _silenced(source: str) -> bool:
+    """IPython shows no result of a cell whose last line ends with ``;`` (nbval records it anyway)."""
+    lines = [line.split("#")[0].rstrip() for line in source.strip().splitlines()]
+    return bool(lines) and lines[-1].endswith(";")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -31,7 +37,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     notebook = item.parent
     _NOTEBOOKS[notebook] = _NOTEBOOKS.get(notebook, True) and report.passed
-    item.cell.outputs = list(item.test_outputs or [])
+    item.cell.outputs = [output for output in item.test_outputs or []
+                         if not (output.get("output_type") == "execute_result" and _silenced(item.cell.source))]
     item.cell.execution_count = item.cell_num + 1
     for output in item.cell.outputs:
         if output.get("output_type") == "execute_result":

@@ -165,3 +165,12 @@ def test_methods_explorer_switches_methods_and_shows_the_recognizer():
     with pytest.raises(ValueError, match="at least k = 10"):
         ex.update()
     plt.close("all")
+
+
+def test_explorers_without_ipywidgets_say_which_extra_to_install():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['ipywidgets'] = None; import facedid_lib.viz.widgets"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and 'pip install "facedid[widgets]"' in result.stderr, result.stderr

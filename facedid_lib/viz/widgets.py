@@ -12,7 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-import ipywidgets as W
+try:
+    import ipywidgets as W
+except ModuleNotFoundError as error:  # an optional extra
+    raise ModuleNotFoundError('the explorers need ipywidgets: pip install "facedid[widgets]" (or the course\'s '
+                              'requirements.txt)', name=error.name) from error
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
