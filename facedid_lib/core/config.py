@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facedid_lib.core.folders import cache_path
+
 PROFILES = ("quick", "full")
 
 
@@ -77,7 +79,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 def cache_dir() -> Path:
     """The cache folder (``FACEDID_CACHE`` or ``~/.cache/facedid``), created on first use."""
-    path = Path(os.environ.get("FACEDID_CACHE") or Path.home() / ".cache" / "facedid").expanduser()
+    path = cache_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,60 +1,5 @@
-"""The ``facedid`` command: de-identify every face in photos, folders and videos.
-
-Every method in :data:`facedid_lib.methods.REGISTRY` is a sub-command, and each parameter it
-declares is an option (``--n-components`` or ``--n_components``), checked against its declared
-range. A newly registered method gets its sub-command for free. Faces are found and aligned to chips
-(:func:`facedid_lib.align.align_faces`), de-identified, and pasted back by one pipeline for every
-method (:func:`facedid_lib.pipeline.deidentify_photos`), per face or, for a whole-set method, once
-on all faces of all photos. The rest of the photo is
-left as it is.
-
-Usage::
-
-    facedid -h                                          # the methods, one line each
-    facedid blur -h                                     # blur's parameters and the common options
-    facedid blur --sigma 6 photo.jpg folder/ -o out/    # a photo and a folder (searched recursively)
-    facedid pixelate --block 16 clip.mp4 -o out/        # a video, frame by frame
-    facedid eigenface --n-components 10 --faces celeba_subset/ photos/ -o out/
-    facedid k-same-pixel --k 3 photos/ -o out/          # k-Same over all faces of all photos at once
-    python -m facedid_lib.cli blur photo.jpg -o out/    # the same without the installed script
-
-Inputs. Folders are searched recursively, in name order. A link to a folder is followed once: a
-folder reached again (a link loop, or a second link to it) is skipped, as is a second name of a
-file already taken (a link or a hard link), a broken link (dangling or looping), a link into the
-output folder, a file with an image or video name that is no regular file (a named pipe, a
-device), and a partial file of a killed run (``.NAME.<8 hex digits>.tmp.SUFFIX``). Real paths win
-over links: a link to a file or folder that the inputs hold anyway is the one skipped. Every
-skipped path is named on stderr and counted in the summary; a folder that cannot be listed counts
-as unreadable.
-
-Outputs. An output keeps its path relative to the folder it was found in (a file given by itself
-keeps its name), under the output folder, and is written atomically (a temporary file renamed into
-place). The output folder is made and checked to be writable before any file is processed; partial
-files that a killed run left in it are removed then (and named). Existing outputs are skipped
-unless ``--overwrite`` is given, and an input is never overwritten. One run at a time may write
-into an output folder.
-
-An output folder inside an input folder (or reached by a link from one): facedid lists every
-output it writes there in the folder's manifest, ``.facedid-manifest``, and the output folder is
-never searched for inputs. If it holds an image or video that the manifest does not list (a file
-facedid did not write), or a link, the run is refused (exit 2) before anything is written, naming
-the files: they would be neither de-identified nor told apart from the outputs. Move them out, or
-choose an output folder outside the inputs.
-
-A photo without a detected face (one under 2 x 2 pixels has none) is written unchanged: its bytes
-are copied when it is a JPEG, PNG or WebP file that holds one image and nothing else (see
-:func:`facedid_lib.io.metadata.resave_reason`); otherwise its pixels are re-saved (a JPEG at quality
-95), and stderr says so. Either way no output carries metadata: EXIF (with any GPS position), XMP,
-IPTC, ICC profiles, comments and text chunks are never copied. A video that yields fewer frames
-than its container declares (a truncated file) is written with the frames read, and a warning.
-
-Images of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89.5 megapixels by default) are
-unreadable; high-bit-depth images are scaled to 8 bits (:func:`facedid_lib.io.images.read_image`).
-
-On SIGTERM or SIGINT the file being written is removed, the summary printed, and the exit status
-is 143 or 130. Otherwise it is 0 when every input was written or skipped, 1 when a file or folder
-could not be read or processed, 2 for bad arguments (then nothing is written).
-"""
+"""The run of the ``facedid`` command (:mod:`facedid_lib.cli`): inputs, outputs, the pipeline.
+This module imports the library; :func:`facedid_lib.cli.main` imports it only when a run needs it."""
 
 from __future__ import annotations
 
@@ -78,122 +23,12 @@ import torch
 from tqdm.auto import tqdm
 
 from facedid_lib import pipeline
+from facedid_lib.cli.parser import IMAGE_SUFFIXES, MANIFEST, VIDEO_SUFFIXES, build_parser
 from facedid_lib.core import config
-from facedid_lib.detect import detect, detector_names
+from facedid_lib.detect import detect
 from facedid_lib.io import images, metadata
-from facedid_lib.methods import PROVIDERS, REGISTRY, Method, provide
-from facedid_lib.core.params import Param
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
-MANIFEST = ".facedid-manifest"
-_SIZE = Param("size", 192, "side of the aligned face chips the method sees, in pixels", low=16, high=1024)
+from facedid_lib.methods import REGISTRY, Method, provide
 _SMALLEST = 2  # the face functions take photos of 2 x 2 pixels and more; a smaller one holds no face
-
-
-# ------------------------------------------------------------------------------------------------
-# the parser, built from the registry
-
-
-def _param_type(param: Param):
-    """An argparse ``type`` for a numeric parameter: the text as a number, checked by ``param.validate``."""
-
-    def convert(text: str):
-        value = text
-        for kind in (int, float):  # "3" -> 3 and "2.5" -> 2.5; validate then converts and checks range
-            try:
-                value = kind(text)
-                break
-            except ValueError:
-                continue
-        try:
-            return param.validate(value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    return convert
-
-
-def _path(text: str) -> Path:
-    """An argparse ``type`` for a path: an empty one is refused (``Path("")`` would be the current folder)."""
-    if not text:
-        raise argparse.ArgumentTypeError("an empty path names no file or folder (write . for the current folder)")
-    return Path(text)
-
-
-def _add_param(group, param: Param) -> None:
-    """Add ``param`` as an option (``--n-components``, also ``--n_components``) with its meaning and range."""
-    options = list(dict.fromkeys([f"--{param.name.replace('_', '-')}", f"--{param.name}"]))
-    meaning = param.help.replace("%", "%%")
-    if param.choices:
-        group.add_argument(*options, dest=param.name, choices=param.choices, default=param.default,
-                           help=f"{meaning} (default: %(default)s)")
-    elif isinstance(param.default, bool):
-        group.add_argument(*options, dest=param.name, action=argparse.BooleanOptionalAction,
-                           default=param.default, help=f"{meaning} (default: %(default)s)")
-    else:
-        group.add_argument(*options, dest=param.name, type=_param_type(param), default=param.default,
-                           metavar=type(param.default).__name__.upper(),
-                           help=f"{meaning} (range [{param.low}, {param.high}], default: %(default)s)")
-
-
-def _add_common(command: argparse.ArgumentParser, method: Method) -> None:
-    """The inputs, the output folder and the options every method shares."""
-    group = command.add_argument_group("input and output")
-    group.add_argument("inputs", nargs="+", type=_path, metavar="INPUT",
-                       help=f"image files ({' '.join(IMAGE_SUFFIXES)}), video files ({' '.join(VIDEO_SUFFIXES)}) "
-                            "or folders, searched recursively")
-    group.add_argument("-o", "--output", required=True, type=_path, metavar="DIR",
-                       help="output folder, created if missing, that must be writable; outputs keep their path "
-                            "relative to the folder they were found in")
-    group.add_argument("--overwrite", action="store_true",
-                       help="replace existing output files (default: skip them and say so)")
-    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    group = command.add_argument_group("faces")
-    group.add_argument("--detector", choices=detector_names(), default="hog",
-                       help="face detector (default: %(default)s)")
-    _add_param(group, _SIZE)
-    group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
-                                        "else CUDA where available)")
-    if method.needs:
-        group.add_argument("--faces", type=Path, metavar="DIR",
-                           help=f"training faces for its {' and '.join(method.needs)}: a face folder as "
-                                "facedid_lib.data.facesets.load_faces reads it (default: FACEDID_DATA)")
-
-
-def _plain(text: str) -> str:
-    """Docstring text without reStructuredText markup (double backquotes, roles), %-escaped for argparse."""
-    return re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "").replace("%", "%%")
-
-
-def _description(method: Method) -> str:
-    """A sub-command's description: the summary and what is special about the method."""
-    lines = [f"{method.summary} (family: {method.family})"]
-    for need in method.needs:
-        lines.append(f"It needs {PROVIDERS[need].help}: made from the training faces of --faces (default "
-                     "FACEDID_DATA), at the chip size, once (cached where it is trained).")
-    if method.whole_set:
-        lines.append("It sees all faces at once: every photo is read and aligned first, the method runs once "
-                     "on the faces of all photos together, then each photo is written. Videos are not supported.")
-    return _plain("\n".join(lines))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``facedid`` parser: one sub-command per registered method, one option per parameter."""
-    parser = argparse.ArgumentParser(
-        prog="facedid", description="De-identify every face in photos, folders and videos.",
-        epilog="'facedid METHOD -h' lists a method's parameters. Example: facedid blur --sigma 6 photo.jpg "
-               "folder/ -o out/")
-    commands = parser.add_subparsers(title="methods", dest="method", metavar="METHOD", required=True)
-    for name, method in REGISTRY.items():
-        command = commands.add_parser(name, aliases=REGISTRY.aliases(name), help=_plain(method.summary),
-                                      description=_description(method))
-        command.set_defaults(command=command)
-        group = command.add_argument_group("method parameters")
-        for param in method.params:
-            _add_param(group, param)
-        _add_common(command, method)
-    return parser
 
 
 # ------------------------------------------------------------------------------------------------
@@ -744,7 +579,10 @@ def _run_photos(run: _Run) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 130 or 143)."""
+    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 130 or 143).
+
+    The parser is built from the registries as they are: a method registered in this process is
+    a sub-command."""
     parser = build_parser()
     run = None
     with _stop_on_signals():
@@ -775,6 +613,3 @@ def main(argv: list[str] | None = None) -> int:
     print(run.tally.summary())
     return 0 if not (run.tally.unreadable or run.tally.failed) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

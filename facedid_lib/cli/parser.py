@@ -1,0 +1,133 @@
+"""The ``facedid`` parser: one sub-command per registered method, one option per parameter, built
+from a catalogue of the registries (:mod:`facedid_lib.cli.catalogue`) and importing no torch.
+
+>>> parser = build_parser()
+>>> args = parser.parse_args(["blur", "--sigma", "6", "photo.jpg", "-o", "out"])
+>>> args.method, args.sigma, args.detector
+('blur', 6.0, 'hog')
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import facedid_lib
+from facedid_lib.cli.catalogue import live, to_param
+from facedid_lib.core.params import Param
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+MANIFEST = ".facedid-manifest"  # an output folder's list of the files facedid wrote there
+_SIZE = Param("size", 192, "side of the aligned face chips the method sees, in pixels", low=16, high=1024)
+
+
+def _param_type(param: Param):
+    """An argparse ``type`` for a numeric parameter: the text as a number, checked by ``param.validate``."""
+
+    def convert(text: str):
+        value = text
+        for kind in (int, float):  # "3" -> 3 and "2.5" -> 2.5; validate then converts and checks range
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                continue
+        try:
+            return param.validate(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return convert
+
+
+def _path(text: str) -> Path:
+    """An argparse ``type`` for a path: an empty one is refused (``Path("")`` would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file or folder (write . for the current folder)")
+    return Path(text)
+
+
+def _add_param(group, param: Param) -> None:
+    """Add ``param`` as an option (``--n-components``, also ``--n_components``) with its meaning and range."""
+    options = list(dict.fromkeys([f"--{param.name.replace('_', '-')}", f"--{param.name}"]))
+    meaning = param.help.replace("%", "%%")
+    if param.choices:
+        group.add_argument(*options, dest=param.name, choices=param.choices, default=param.default,
+                           help=f"{meaning} (default: %(default)s)")
+    elif isinstance(param.default, bool):
+        group.add_argument(*options, dest=param.name, action=argparse.BooleanOptionalAction,
+                           default=param.default, help=f"{meaning} (default: %(default)s)")
+    else:
+        group.add_argument(*options, dest=param.name, type=_param_type(param), default=param.default,
+                           metavar=type(param.default).__name__.upper(),
+                           help=f"{meaning} (range [{param.low}, {param.high}], default: %(default)s)")
+
+
+def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list) -> None:
+    """The inputs, the output folder and the options every method shares."""
+    group = command.add_argument_group("input and output")
+    group.add_argument("inputs", nargs="+", type=_path, metavar="INPUT",
+                       help=f"image files ({' '.join(IMAGE_SUFFIXES)}), video files ({' '.join(VIDEO_SUFFIXES)}) "
+                            "or folders, searched recursively")
+    group.add_argument("-o", "--output", required=True, type=_path, metavar="DIR",
+                       help="output folder, created if missing, that must be writable; outputs keep their path "
+                            "relative to the folder they were found in")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace existing output files (default: skip them and say so)")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    group = command.add_argument_group("faces")
+    group.add_argument("--detector", choices=detectors, default="hog",
+                       help="face detector (default: %(default)s)")
+    _add_param(group, _SIZE)
+    group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
+                                        "else CUDA where available)")
+    if method["needs"]:
+        group.add_argument("--faces", type=Path, metavar="DIR",
+                           help=f"training faces for its {' and '.join(need for need, _ in method['needs'])}: a face folder as "
+                                "facedid_lib.data.facesets.load_faces reads it (default: FACEDID_DATA)")
+
+
+def _plain(text: str) -> str:
+    """Docstring text without reStructuredText markup (double backquotes, roles), %-escaped for argparse."""
+    return re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "").replace("%", "%%")
+
+
+def _description(method: dict) -> str:
+    """A sub-command's description: the summary and what is special about the method."""
+    lines = [f"{method['summary']} (family: {method['family']})"]
+    for _, provided in method["needs"]:
+        lines.append(f"It needs {provided}: made from the training faces of --faces (default "
+                     "FACEDID_DATA), at the chip size, once (cached where it is trained).")
+    if method["whole_set"]:
+        lines.append("It sees all faces at once: every photo is read and aligned first, the method runs once "
+                     "on the faces of all photos together, then each photo is written. Videos are not supported.")
+    return _plain("\n".join(lines))
+
+
+def build_parser(catalogue: dict | None = None) -> argparse.ArgumentParser:
+    """The ``facedid`` parser: one sub-command per registered method, one option per parameter.
+
+    ``catalogue``: what the parser is built from (:mod:`facedid_lib.cli.catalogue`); None: the
+    registries as they are now (:func:`~facedid_lib.cli.catalogue.live`, which imports the library).
+    """
+    catalogue = live() if catalogue is None else catalogue
+    parser = argparse.ArgumentParser(
+        prog="facedid", description="De-identify every face in photos, folders and videos.",
+        epilog="'facedid METHOD -h' lists a method's parameters. Example: facedid blur --sigma 6 photo.jpg "
+               "folder/ -o out/")
+    parser.add_argument("--version", action="version", version=f"facedid {facedid_lib.__version__}")
+    commands = parser.add_subparsers(title="methods", dest="method", metavar="METHOD", required=True)
+    for method in catalogue["methods"]:
+        command = commands.add_parser(method["name"], aliases=method["aliases"], help=_plain(method["summary"]),
+                                      description=_description(method))
+        command.set_defaults(command=command)
+        group = command.add_argument_group("method parameters")
+        for entry in method["params"]:
+            _add_param(group, to_param(entry))
+        _add_common(command, method, catalogue["detectors"])
+    return parser
+
+
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MANIFEST", "build_parser"]
