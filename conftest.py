@@ -37,8 +37,9 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     notebook = item.parent
     _NOTEBOOKS[notebook] = _NOTEBOOKS.get(notebook, True) and report.passed
+    silenced = _silenced(item.cell.source)
     item.cell.outputs = [output for output in item.test_outputs or []
-                         if not (output.get("output_type") == "execute_result" and _silenced(item.cell.source))]
+                         if not (silenced and output.get("output_type") == "execute_result")]
     item.cell.execution_count = item.cell_num + 1
     for output in item.cell.outputs:
         if output.get("output_type") == "execute_result":
