@@ -59,6 +59,18 @@ def test_k_anonymity_puts_the_true_label_at_its_designated_rank(k):
     assert out.min() >= 0 and out.max() <= 1
 
 
+def test_k_anonymity_distance_is_l2_plus_ssim_and_keeps_no_clean_faces():
+    model = linear_model()
+    x = torch.rand(4, 3, 16, 16)
+    attack = KAnonymity(model, k=2, w_ssim=2.0, steps=5, search_steps=1)
+    adv = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    expected = (adv - x).flatten(1).norm(dim=1) + 2.0 * (1 - metrics.ssim(adv, x))
+    for _ in range(2):  # the second call reuses the clean faces' statistics
+        assert torch.allclose(attack.distance(adv, x), expected, rtol=0, atol=1e-6)
+    attack(x, model(x).argmax(1))
+    assert attack._ssim_to is None
+
+
 def test_k_anonymity_over_a_set_and_its_errors():
     model = linear_model()
     x = torch.rand(9, 3, 16, 16)

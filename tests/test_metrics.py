@@ -368,3 +368,29 @@ def test_outcomes_count_succeeded_failed_and_detected_and_a_rejection_is_never_a
         M.outcomes(torch.tensor([0, -2, 1, 3, 4]), labels)
     with pytest.raises(ValueError, match="entries"):
         M.outcomes(pred, labels[:3])
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 40, 33), (1, 3, 11, 11)])
+def test_ssim_reference_gives_ssims_values_and_gradients_to_the_bit(shape):
+    g = torch.Generator().manual_seed(3)
+    clean = torch.rand(shape, generator=g)
+    ssim_to = M.SSIMReference(clean)
+    for scale in (0.01, 0.3):  # two calls against the same reference
+        noisy = (clean + scale * torch.randn(shape, generator=g)).clamp(0, 1)
+        a = noisy.clone().requires_grad_(True)
+        b = noisy.clone().requires_grad_(True)
+        ours, theirs = ssim_to(a), M.ssim(b, clean)
+        assert torch.equal(ours, theirs)
+        ours.sum().backward()
+        theirs.sum().backward()
+        assert torch.equal(a.grad, b.grad)
+    assert torch.equal(ssim_to(clean), torch.ones(shape[0]))
+
+
+def test_ssim_reference_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="at least 11"):
+        M.SSIMReference(torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        M.SSIMReference(torch.full((1, 3, 16, 16), 2.0))
+    with pytest.raises(ValueError, match="reference's shape"):
+        M.SSIMReference(torch.rand(2, 3, 16, 16))(torch.rand(1, 3, 16, 16))

@@ -109,6 +109,7 @@ class KAnonymity(CW):
             raise ValueError(f"w_ssim must be non-negative, got {w_ssim}")
         self.k, self.w_ssim = k, float(w_ssim)
         self.designated: torch.Tensor | None = None
+        self._ssim_to: tuple | None = None  # (the clean faces, their SSIMReference) during run
 
     def run(self, x, y, goal, generator):
         with torch.no_grad():
@@ -123,13 +124,20 @@ class KAnonymity(CW):
         position = torch.arange(logits.shape[1], device=x.device)[None]
         chosen = position < (self.designated - 1)[:, None]  # the first ρ - 1 runner-ups
         self._above = torch.zeros_like(logits, dtype=torch.bool).scatter(1, runner_ups, chosen)
-        return super().run(x, y, goal, generator)
+        try:
+            return super().run(x, y, goal, generator)
+        finally:
+            self._ssim_to = None  # the clean faces' statistics are not kept with the attack
 
     def distance(self, adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``||adv - x||_2 + w_ssim (1 - SSIM(adv, x))``; the clean faces' SSIM statistics are
+        filtered once per :meth:`run` (:class:`~facedid_lib.metrics.SSIMReference`)."""
         l2 = ((adv - x).flatten(1).pow(2).sum(1) + 1e-12).sqrt()
         if self.w_ssim == 0:
             return l2
-        return l2 + self.w_ssim * (1 - metrics.ssim(adv, x))
+        if self._ssim_to is None or self._ssim_to[0] is not x:
+            self._ssim_to = (x, metrics.SSIMReference(x))
+        return l2 + self.w_ssim * (1 - self._ssim_to[1](adv))
 
     def loss(self, logits, images, goal):
         return rank_loss(logits, goal, self._above.to(logits.device), self.kappa)

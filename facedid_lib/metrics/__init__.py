@@ -9,7 +9,7 @@ privacy                     :func:`misclassification_rate`, :func:`accuracy`,
                             :func:`targeted_success_rate`, :func:`true_label_rank`,
                             :func:`rank_probability`, :func:`faceness`
 distortion, per image       :func:`l2_norm`, :func:`mse`
-similarity, per image       :func:`ssim`, :func:`cw_ssim`
+similarity, per image       :func:`ssim`, :func:`cw_ssim`, :class:`SSIMReference` (one reference, many calls)
 generative methods          :func:`diversity`
 ==========================  ====================================================================
 
