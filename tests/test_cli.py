@@ -26,7 +26,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # small photos with two faces each that HOG finds (see the data folder's README)
 WILD = ("058405.jpg", "077945.jpg", "138700.jpg")
-FAST = ["--size", "64", "-q"]  # small chips: the tests check the plumbing, not the methods
+# small chips, the inner face and HOG: the tests check the plumbing of the paste-back, not the methods
+# (tests/test_hide.py checks the command's defaults: the whole head, YuNet)
+FAST = ["--size", "64", "-q", "--detector", "hog", "--region", "inner"]
+CHIP64 = 64 / 1.8  # the face's width in a 64-pixel chip (padding 0.4): --face-sigma 0.1 is 3.6 px there
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_blur_single_image(photos, tmp_path, capsys):
     before = snapshot(photos)
     source = photos / "058405.png"
-    code, out, err = run(capsys, "blur", source, "-o", tmp_path / "out", "-q")
+    code, out, err = run(capsys, "blur", source, "-o", tmp_path / "out", "-q", "--detector", "hog", "--region", "inner")
     assert code == 0, err
     assert images(tmp_path / "out") == [Path("058405.png")]
     check_deidentified(source, tmp_path / "out" / "058405.png")
@@ -98,7 +101,7 @@ def test_blur_single_image(photos, tmp_path, capsys):
 def test_blur_folder_keeps_relative_paths(photos, tmp_path, capsys):
     (photos / "notes.txt").write_text("not a photo")
     before = snapshot(photos)
-    code, out, err = run(capsys, "blur", "--sigma", "6", photos, "-o", tmp_path / "out" / "new", *FAST)
+    code, out, err = run(capsys, "blur", "--face-sigma", "0.17", photos, "-o", tmp_path / "out" / "new", *FAST)
     assert code == 0, err
     assert images(tmp_path / "out" / "new") == images(photos)  # sub/ kept, notes.txt ignored
     assert not (tmp_path / "out" / "new" / "notes.txt").exists()
@@ -111,11 +114,12 @@ def test_blur_folder_keeps_relative_paths(photos, tmp_path, capsys):
 
 def test_parameter_reaches_method(photos, tmp_path, capsys):
     source = photos / "077945.png"
-    for sigma in ("2", "12"):
-        assert run(capsys, "blur", "--sigma", sigma, source, "-o", tmp_path / sigma, *FAST)[0] == 0
-    expected, _ = pipeline.deidentify_photo(read_image(source), REGISTRY["blur"], size=64, sigma=12.0)
-    np.testing.assert_array_equal(read_image(tmp_path / "12" / source.name), expected)
-    assert not np.array_equal(read_image(tmp_path / "2" / source.name), expected)
+    for fraction in ("0.05", "0.3"):
+        assert run(capsys, "blur", "--face-sigma", fraction, source, "-o", tmp_path / fraction, *FAST)[0] == 0
+    # on the chip, a fraction of the face's width is that many of the chip's pixels
+    expected, _ = pipeline.deidentify_photo(read_image(source), REGISTRY["blur"], size=64, sigma=0.3 * CHIP64)
+    np.testing.assert_array_equal(read_image(tmp_path / "0.3" / source.name), expected)
+    assert not np.array_equal(read_image(tmp_path / "0.05" / source.name), expected)
 
 
 def test_no_face_is_written_unchanged(tmp_path, capsys):
@@ -174,8 +178,9 @@ def test_help_lists_methods(capsys):
 
 
 @pytest.mark.parametrize("method, expected", [
-    ("blur", ["--sigma", "standard deviation of the Gaussian", "[0.0, 30.0]", "default: 4.0", "--overwrite",
-              "--detector", "--size", "--device"]),
+    ("blur", ["--face-sigma", "standard deviation of the Gaussian, as a fraction of the face's width", "[0.0, 1.0]",
+              "default: 0.25", "--overwrite", "--detector", "default: yunet", "--region {inner,head}",
+              "default: head", "--sensitive", "--verify", "--report", "--threads", "--size", "--device"]),
     ("mask", ["--region", "{eyes,face}", "--fill", "default: eyes"]),
     ("eigenface", ["--n-components", "--n_components", "[1, 2000]", "--faces", "FACEDID_DATA"]),
     ("k-same-pixel", ["--k", "[2, 100]", "all faces at once"]),
@@ -195,14 +200,15 @@ def test_method_help_lists_parameters(capsys, method, expected):
 
 @pytest.mark.parametrize("argv, message", [
     (["nope", "{photo}"], "invalid choice: 'nope'"),
-    (["blur", "--sigma", "31", "{photo}"], "sigma must lie in [0.0, 30.0], got 31"),
-    (["blur", "--sigma", "-1", "{photo}"], "[0.0, 30.0]"),
-    (["blur", "--sigma", "six", "{photo}"], "sigma must be a float, got 'six'"),
-    (["pixelate", "--block", "2.5", "{photo}"], "block must be a whole number"),
-    (["pixelate", "--block", "inf", "{photo}"], "block must be an int, got inf"),
+    (["blur", "--face-sigma", "1.5", "{photo}"], "face_sigma must lie in [0.0, 1.0], got 1.5"),
+    (["blur", "--face-sigma", "-1", "{photo}"], "[0.0, 1.0]"),
+    (["blur", "--face-sigma", "six", "{photo}"], "face_sigma must be a float, got 'six'"),
+    (["blur", "--sigma", "4", "{photo}"], "unrecognized arguments: --sigma"),
+    (["eigenface", "--n-components", "2.5", "{photo}"], "n_components must be a whole number"),
+    (["pixelate", "--face-block", "inf", "{photo}"], "face_block must"),
     (["mask", "--region", "nose", "{photo}"], "invalid choice: 'nose'"),
     (["blur", "--size", "8", "{photo}"], "size must lie in [16, 1024]"),
-    (["blur", "--detector", "eyes", "{photo}"], "invalid choice: 'eyes'"),
+    (["blur", "--detector", "eyes", "{photo}"], "'eyes': choose from hog, haar, mmod, yunet"),
     (["svd", "--rank", "100", "--size", "64", "{photo}"], "rank must be at most min(H, W) = 64"),
     (["blur", "{photos}/missing.jpg"], "missing.jpg does not exist"),
     (["blur", "{photos}/notes.txt"], "neither an image"),

@@ -33,8 +33,8 @@ def test_help_version_and_bad_arguments_import_no_torch(tmp_path):
     first = _run("from facedid_lib.cli import main; main(['-h'])", tmp_path)  # imports the library, stores
     assert first.returncode == 0 and "METHOD" in first.stdout, first.stderr
     assert (tmp_path / catalogue.FILE_NAME).is_file()
-    checks = [(["-h"], 0, "usage: facedid"), (["--version"], 0, "facedid "), (["blur", "-h"], 0, "--sigma"),
-              (["blur", "--sigma", "-3", "a.jpg", "-o", "out"], 2, "sigma must lie in"),
+    checks = [(["-h"], 0, "usage: facedid"), (["--version"], 0, "facedid "), (["blur", "-h"], 0, "--face-sigma"),
+              (["blur", "--face-sigma", "-3", "a.jpg", "-o", "out"], 2, "face_sigma must lie in"),
               (["no-such-method", "a.jpg", "-o", "out"], 2, "invalid choice")]
     for argv, status, said in checks:
         code = (f"import sys; from facedid_lib.cli import main; status = main({argv!r}); "

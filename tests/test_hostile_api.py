@@ -199,10 +199,10 @@ def test_numeric_parameters_refuse_text():
             block.validate(text)
     assert block.validate(5) == 5 and block.validate(5.0) == 5
     # the command line converts its text to numbers itself
-    args = cli.build_parser().parse_args(["blur", "--sigma", "5", "photo.jpg", "-o", "out"])
-    assert args.sigma == 5.0 and isinstance(args.sigma, float)
-    args = cli.build_parser().parse_args(["pixelate", "--block", "5", "photo.jpg", "-o", "out"])
-    assert args.block == 5 and isinstance(args.block, int)
+    args = cli.build_parser().parse_args(["blur", "--face-sigma", "0.5", "photo.jpg", "-o", "out"])
+    assert args.face_sigma == 0.5 and isinstance(args.face_sigma, float)
+    args = cli.build_parser().parse_args(["eigenface", "--n-components", "5", "photo.jpg", "-o", "out"])
+    assert args.n_components == 5 and isinstance(args.n_components, int)
 
 
 def test_identity_table_with_byte_order_mark(small_folder, small_rows):

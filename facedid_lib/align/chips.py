@@ -39,11 +39,12 @@ from facedid_lib.detect.base import Detections
 from facedid_lib.detect.registry import run_detector
 from facedid_lib.io.images import check_photo, photo_size, to_uint8
 
-__all__ = ["LANDMARK_SOURCES", "WHOLE_PHOTO_PIXELS", "chip_transform", "extract_chips", "AlignedFaces", "align_faces",
-           "align_largest"]
+__all__ = ["LANDMARK_SOURCES", "WHOLE_PHOTO_PIXELS", "chip_transform", "extract_chips", "AlignedFaces", "locate_faces",
+           "align_faces", "align_largest"]
 
-#: Where :func:`align_faces` takes the landmarks from: dlib's shape predictor, or the detector.
-LANDMARK_SOURCES = ("dlib", "detector")
+#: Where :func:`align_faces` takes the landmarks from: dlib's shape predictor, the detector, or
+#: the detector where it gives them and dlib elsewhere.
+LANDMARK_SOURCES = ("dlib", "detector", "auto")
 
 
 def chip_transform(landmarks5, size: int = 192, padding: float = 0.4, scheme: str = "dlib-5") -> np.ndarray:
@@ -165,9 +166,11 @@ def extract_chips(photo, transforms, size: int = 192, device=None) -> torch.Tens
 @dataclass
 class AlignedFaces:
     """Every face of a photo, aligned: ``chips[i]`` is ``detections[i]``'s face warped by
-    ``transforms[i]`` (photo to chip), fitted to ``landmarks[i]`` (of the landmark ``scheme``)."""
+    ``transforms[i]`` (photo to chip), fitted to ``landmarks[i]`` (of the landmark ``scheme``;
+    ``"mixed"`` when some faces have the detector's and others dlib's). ``chips`` is None where the
+    faces were only located (:func:`locate_faces`)."""
 
-    chips: torch.Tensor  #: (N, 3, size, size) float in [0, 1]
+    chips: torch.Tensor | None  #: (N, 3, size, size) float in [0, 1]
     transforms: np.ndarray  #: (N, 2, 3) float64, photo to chip coordinates
     detections: Detections  #: N Detection
     landmarks: np.ndarray  #: (N, K, 2) float64, photo coordinates (K = 5 for both schemes)
@@ -177,20 +180,55 @@ class AlignedFaces:
         return len(self.detections)
 
 
+def locate_faces(photo, detector: str = "hog", size: int = 192, padding: float = 0.4, *, landmarks: str = "dlib",
+                 sensitive: bool = False, **detector_params) -> AlignedFaces:
+    """Detect every face of a photo and fit each one's chip transform, without making the chips.
+
+    The same as :func:`align_faces` but for the chips (``chips`` is None): what a method that works
+    in the photo itself needs (the head of :mod:`facedid_lib.align.head`).
+    """
+    if landmarks not in LANDMARK_SOURCES:
+        raise ValueError(f"landmarks must be one of {LANDMARK_SOURCES}, got {landmarks!r}")
+    check_photo(photo)
+    image = to_uint8(photo)
+    detections = run_detector(image, detector, detector_params, sensitive)
+    own = detections.landmarks
+    if landmarks != "dlib" and own is not None and detections.scheme not in TEMPLATES:
+        raise ValueError(f"detector {detector!r} gives landmarks of scheme {detections.scheme!r}, for which there "
+                         f"is no template (known: {sorted(TEMPLATES)})")
+    if landmarks == "detector" and (own is None or np.isnan(own).any()):
+        raise ValueError(f"detector {detector!r} gives no landmarks (for some faces): use landmarks='dlib' or 'auto'")
+    marks = np.zeros((len(detections), 5, 2))
+    schemes = []
+    for i, detection in enumerate(detections):
+        if landmarks != "dlib" and own is not None and not np.isnan(own[i]).any():
+            marks[i], scheme = own[i], detections.scheme
+        else:
+            marks[i], scheme = dlib_landmarks(image, detection), "dlib-5"
+        schemes.append(scheme)
+    transforms = np.array([chip_transform(m, size, padding, k) for m, k in zip(marks, schemes)]).reshape(-1, 2, 3)
+    scheme = schemes[0] if len(set(schemes)) == 1 else ("mixed" if schemes else
+                                                         ("dlib-5" if landmarks == "dlib" or own is None
+                                                          else detections.scheme))
+    return AlignedFaces(None, transforms, detections, marks, scheme)
+
+
 def align_faces(photo, detector: str = "hog", size: int = 192, padding: float = 0.4, device=None, *,
-                landmarks: str = "dlib", **detector_params) -> AlignedFaces:
+                landmarks: str = "dlib", sensitive: bool = False, **detector_params) -> AlignedFaces:
     """Detect every face of a photo and align each to a chip, like ``dlib.get_face_chip``.
 
     Parameters
     ----------
     photo : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1].
-    detector : a name from :func:`facedid_lib.detect.detector_names`.
+    detector : a name from :func:`facedid_lib.detect.detector_names`, or a union such as ``"yunet+mmod"``.
     size, padding : the chip, see :func:`chip_transform`.
     device : where the chips are made (None: the photo tensor's device, or the library default).
     landmarks : which landmarks the chips are fitted to: ``"dlib"`` (dlib's 5-point shape
-        predictor in each detected box, as the course's chips were made) or ``"detector"`` (the
+        predictor in each detected box, as the course's chips were made), ``"detector"`` (the
         detector's own, e.g. YuNet's five points, fitted to their scheme's template; a detector
-        that gives none is refused).
+        that gives none is refused) or ``"auto"`` (the detector's own where it gives them, dlib's
+        elsewhere: a union's faces that only MMOD found; ``scheme`` is then ``"mixed"``).
+    sensitive : the detector at its lower thresholds (:func:`facedid_lib.detect.detect`).
     **detector_params : see ``DETECTOR_PARAMS[detector]``.
 
     Returns
@@ -203,23 +241,9 @@ def align_faces(photo, detector: str = "hog", size: int = 192, padding: float = 
     >>> len(found), found.scheme, tuple(found.chips.shape)
     (3, 'arcface-5', (3, 3, 192, 192))
     """
-    if landmarks not in LANDMARK_SOURCES:
-        raise ValueError(f"landmarks must be one of {LANDMARK_SOURCES}, got {landmarks!r}")
-    check_photo(photo)
-    image = to_uint8(photo)
-    detections = run_detector(image, detector, detector_params)
-    if landmarks == "detector":
-        if detections.landmarks is None:
-            raise ValueError(f"detector {detector!r} gives no landmarks: use landmarks='dlib'")
-        scheme, marks = detections.scheme, detections.landmarks
-        if scheme not in TEMPLATES:
-            raise ValueError(f"detector {detector!r} gives landmarks of scheme {scheme!r}, for which there is "
-                             f"no template (known: {sorted(TEMPLATES)})")
-    else:
-        scheme = "dlib-5"
-        marks = np.array([dlib_landmarks(image, d) for d in detections]).reshape(-1, 5, 2)
-    transforms = np.array([chip_transform(m, size, padding, scheme) for m in marks]).reshape(-1, 2, 3)
-    return AlignedFaces(extract_chips(photo, transforms, size, device), transforms, detections, marks, scheme)
+    found = locate_faces(photo, detector, size, padding, landmarks=landmarks, sensitive=sensitive, **detector_params)
+    found.chips = extract_chips(photo, found.transforms, size, device)
+    return found
 
 
 def align_largest(photo, size: int = 192, padding: float = 0.4, detector: str = "hog",

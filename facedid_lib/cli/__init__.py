@@ -1,19 +1,22 @@
 """The ``facedid`` command: de-identify every face in photos, folders and videos.
 
-Every method in :data:`facedid_lib.methods.REGISTRY` is a sub-command, and each parameter it
-declares is an option (``--n-components`` or ``--n_components``), checked against its declared
-range. A newly registered method gets its sub-command for free. Faces are found and aligned to chips
-(:func:`facedid_lib.align.align_faces`), de-identified, and pasted back by one pipeline for every
-method (:func:`facedid_lib.pipeline.deidentify_photos`), per face or, for a whole-set method, once
-on all faces of all photos. The rest of the photo is
-left as it is.
+Every method in :data:`facedid_lib.methods.REGISTRY` is a sub-command, and each parameter of its
+command form (:meth:`facedid_lib.methods.Method.command_params`: lengths as fractions of the face's
+width, defaults measured as protective) is an option (``--n-components`` or ``--n_components``),
+checked against its declared range. A newly registered method gets its sub-command for free. Faces
+are found (YuNet by default) and, by one pipeline for every method
+(:func:`facedid_lib.pipeline.deidentify_photos`), either covered whole, head, hair line, ears and
+chin, in the photo (``--region head``, the default of the methods that have a head form) or aligned
+to chips, de-identified and pasted back (``--region inner``), per face or, for a whole-set method,
+once on all faces of all photos. The rest of the photo is left as it is. ``--verify`` checks every
+output with another detector and SFace (exit status 3 when a face is left).
 
 Usage::
 
     facedid -h                                          # the methods, one line each
     facedid blur -h                                     # blur's parameters and the common options
-    facedid blur --sigma 6 photo.jpg folder/ -o out/    # a photo and a folder (searched recursively)
-    facedid pixelate --block 16 clip.mp4 -o out/        # a video, frame by frame
+    facedid blur photo.jpg folder/ -o out/              # a photo and a folder (searched recursively)
+    facedid pixelate --face-block 0.3 clip.mp4 -o out/  # a video, frame by frame
     facedid eigenface --n-components 10 --faces celeba_subset/ photos/ -o out/
     facedid k-same-pixel --k 3 photos/ -o out/          # k-Same over all faces of all photos at once
     python -m facedid_lib.cli blur photo.jpg -o out/    # the same without the installed script
@@ -59,8 +62,9 @@ Images of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89.5 megapixels by de
 unreadable; high-bit-depth images are scaled to 8 bits (:func:`facedid_lib.io.images.read_image`).
 
 On SIGTERM or SIGINT the file being written is removed, the summary printed, and the exit status
-is 143 or 130. Otherwise it is 0 when every input was written or skipped, 1 when a file or folder
-could not be read or processed, 2 for bad arguments (then nothing is written).
+is 143 or 130. Otherwise it is 3 when ``--verify`` found an output that still shows or matches a
+face (named on stderr), else 1 when a file or folder could not be read or processed, 2 for bad
+arguments (then nothing is written), 0 when every input was written or skipped.
 """
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ from facedid_lib.cli.parser import IMAGE_SUFFIXES, MANIFEST, VIDEO_SUFFIXES, bui
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2,
-    130 or 143). In a process that has not imported the library's methods yet (the installed
+    3, 130 or 143). In a process that has not imported the library's methods yet (the installed
     script), help, the version and argument errors come from the stored catalogue, where it is
     current, before anything heavy is imported."""
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -1,8 +1,9 @@
 """What the command's parser knows of the library, kept in the cache so that ``facedid -h``,
 ``--version`` and a wrong argument are answered without importing torch and every model.
 
-The catalogue lists every registered method (name, aliases, summary, family, parameters, what
-it needs and whether it sees all faces at once) and the detectors' names: all that
+The catalogue lists every registered method (name, aliases, summary, family, the command's
+parameters, what it needs, whether it sees all faces at once, the regions it can cover and its
+default region) and the detectors' names: all that
 :func:`facedid_lib.cli.parser.build_parser` reads. :func:`live` builds it from the registries
 (which imports the library); a run of the command stores it in the cache folder
 (``FACEDID_CACHE``, file ``cli-catalogue.json``) under a key made of the library's version and
@@ -12,8 +13,8 @@ their copy, rebuilt whenever the key changes.
 
 >>> catalogue = live()
 >>> blur = next(m for m in catalogue["methods"] if m["name"] == "blur")
->>> blur["family"], [p["name"] for p in blur["params"]]
-('classical', ['sigma'])
+>>> blur["family"], [p["name"] for p in blur["params"]], blur["region"]
+('classical', ['face_sigma'], 'head')
 >>> catalogue["detectors"]
 ['hog', 'haar', 'mmod', 'yunet']
 >>> to_param(param_entry(Param("sigma", 4.0, "blur", low=0.5, high=64.0)))
@@ -33,7 +34,7 @@ import facedid_lib
 from facedid_lib.core.folders import cache_path
 from facedid_lib.core.params import Param
 
-FORMAT = 1  # of the stored catalogue; a new format makes every stored one stale
+FORMAT = 2  # of the stored catalogue; a new format makes every stored one stale
 FILE_NAME = "cli-catalogue.json"
 
 
@@ -55,8 +56,9 @@ def live() -> dict:
     from facedid_lib.methods import PROVIDERS, REGISTRY
 
     methods = [{"name": name, "aliases": list(REGISTRY.aliases(name)), "summary": method.summary,
-                "family": method.family, "params": [param_entry(p) for p in method.params],
-                "needs": [[need, PROVIDERS[need].help] for need in method.needs], "whole_set": method.whole_set}
+                "family": method.family, "params": [param_entry(p) for p in method.command_params()],
+                "needs": [[need, PROVIDERS[need].help] for need in method.needs], "whole_set": method.whole_set,
+                "regions": list(method.regions), "region": method.region}
                for name, method in REGISTRY.items()]
     return {"format": FORMAT, "methods": methods, "detectors": list(detector_names())}
 

@@ -2,9 +2,9 @@
 from a catalogue of the registries (:mod:`facedid_lib.cli.catalogue`) and importing no torch.
 
 >>> parser = build_parser()
->>> args = parser.parse_args(["blur", "--sigma", "6", "photo.jpg", "-o", "out"])
->>> args.method, args.sigma, args.detector
-('blur', 6.0, 'hog')
+>>> args = parser.parse_args(["blur", "--face-sigma", "0.3", "photo.jpg", "-o", "out"])
+>>> args.method, args.face_sigma, args.detector, args.cover
+('blur', 0.3, 'yunet', 'head')
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 MANIFEST = ".facedid-manifest"  # an output folder's list of the files facedid wrote there
 _SIZE = Param("size", 192, "side of the aligned face chips the method sees, in pixels", low=16, high=1024)
+_HEAD_SCALE = Param("head_scale", 1.0, "the head's ellipse enlarged by this factor (--region head)", low=0.5,
+                    high=3.0, step=0.05)
+DEFAULT_DETECTOR = "yunet"
+#: exit statuses: done; some files unreadable or failed; bad arguments; --verify found faces left
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LEFT = 0, 1, 2, 3
 
 
 def _param_type(param: Param):
@@ -65,6 +70,30 @@ def _add_param(group, param: Param) -> None:
                            help=f"{meaning} (range [{param.low}, {param.high}], default: %(default)s)")
 
 
+def _detector_type(detectors: list):
+    """An argparse ``type`` for ``--detector``: a registered name, or a union of them (``yunet+mmod``)."""
+
+    def convert(text: str) -> str:
+        parts = [part.strip() for part in text.split("+")]
+        unknown = [part for part in parts if part not in detectors]
+        if unknown or len(set(parts)) != len(parts):
+            raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(detectors)}, or join two or more "
+                                             "with + (e.g. yunet+mmod), each once")
+        return "+".join(parts)
+
+    return convert
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be a positive whole number, got {text!r}")
+    return value
+
+
 def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list) -> None:
     """The inputs, the output folder and the options every method shares."""
     group = command.add_argument_group("input and output")
@@ -77,12 +106,33 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
     group.add_argument("--overwrite", action="store_true",
                        help="replace existing output files (default: skip them and say so)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    group.add_argument("--verify", action="store_true",
+                       help="check every output after it is written: another detector searches it and SFace "
+                            "compares each face with the original; each file that still shows or matches a face "
+                            f"is named, and the exit status is {EXIT_LEFT} when there is one")
+    group.add_argument("--report", type=_path, metavar="FILE.json",
+                       help="write what was done to each file (and, with --verify, what was found) as JSON")
     group = command.add_argument_group("faces")
-    group.add_argument("--detector", choices=detectors, default="hog",
-                       help="face detector (default: %(default)s)")
+    group.add_argument("--detector", type=_detector_type(detectors), default=DEFAULT_DETECTOR, metavar="DETECTOR",
+                       help=f"face detector: {', '.join(detectors)}, or a union such as yunet+mmod (the faces of "
+                            "both; a missed face is the worst outcome) (default: %(default)s)")
+    group.add_argument("--sensitive", action="store_true",
+                       help="run the detector at its lower thresholds: fewer missed faces, more false ones")
+    regions = method.get("regions", ["inner"])
+    if "region" in {p["name"] for p in method["params"]}:  # mask's own --region (eyes or face): inner face only
+        command.set_defaults(cover="inner")
+    else:
+        group.add_argument("--region", dest="cover", choices=("inner", "head"), default=method.get("region", "inner"),
+                           help="what is covered: the aligned inner face (a chip, pasted back) or the whole head, "
+                                "hair line, ears and chin, in the photo (" +
+                                ("" if "head" in regions else "this method has no head form; ") +
+                                "default: %(default)s)")
+    _add_param(group, _HEAD_SCALE)
     _add_param(group, _SIZE)
     group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
                                         "else CUDA where available)")
+    group.add_argument("--threads", type=_threads, metavar="N",
+                       help="CPU threads for torch and OpenCV (default: the cores this process may use)")
     if method["needs"]:
         group.add_argument("--faces", type=Path, metavar="DIR",
                            help=f"training faces for its {' and '.join(need for need, _ in method['needs'])}: a face folder as "
@@ -115,7 +165,7 @@ def build_parser(catalogue: dict | None = None) -> argparse.ArgumentParser:
     catalogue = live() if catalogue is None else catalogue
     parser = argparse.ArgumentParser(
         prog="facedid", description="De-identify every face in photos, folders and videos.",
-        epilog="'facedid METHOD -h' lists a method's parameters. Example: facedid blur --sigma 6 photo.jpg "
+        epilog="'facedid METHOD -h' lists a method's parameters. Example: facedid blur photo.jpg "
                "folder/ -o out/")
     parser.add_argument("--version", action="version", version=f"facedid {facedid_lib.__version__}")
     commands = parser.add_subparsers(title="methods", dest="method", metavar="METHOD", required=True)
@@ -130,4 +180,5 @@ def build_parser(catalogue: dict | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MANIFEST", "build_parser"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MANIFEST", "DEFAULT_DETECTOR", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE",
+           "EXIT_LEFT", "build_parser"]

@@ -23,9 +23,11 @@ import torch
 from tqdm.auto import tqdm
 
 from facedid_lib import pipeline
-from facedid_lib.cli.parser import IMAGE_SUFFIXES, MANIFEST, VIDEO_SUFFIXES, build_parser
+from facedid_lib.align import AlignedFaces
+from facedid_lib.cli.parser import (EXIT_FAILED, EXIT_LEFT, EXIT_OK, IMAGE_SUFFIXES, MANIFEST, VIDEO_SUFFIXES,
+                                    build_parser)
 from facedid_lib.core import config
-from facedid_lib.detect import detect
+from facedid_lib.detect import Detections, detect
 from facedid_lib.io import images, metadata
 from facedid_lib.methods import REGISTRY, Method, provide
 _SMALLEST = 2  # the face functions take photos of 2 x 2 pixels and more; a smaller one holds no face
@@ -310,6 +312,41 @@ def _device(text: str | None, error) -> torch.device:
     return device
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may really use: its affinity, capped by a cgroup's CPU quota
+    (a container's ``cpu.max``), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    return max(1, cores)
+
+
+def _set_threads(threads: int | None) -> int:
+    """Use ``threads`` CPU threads in torch and OpenCV (None: :func:`usable_cores`); return the number."""
+    import cv2
+
+    threads = threads or usable_cores()
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    return threads
+
+
+def _chip_face_width(size: int, padding: float = 0.4) -> float:
+    """The face's width in an aligned chip (its unit face box, :mod:`facedid_lib.align.head`), in pixels."""
+    return size / (1 + 2 * padding)
+
+
+def _method_params(args, method: Method, given: dict) -> dict:
+    """The parameters the method runs with: the command's as given for the head; on the chip, the
+    library's, lengths converted from fractions of the face's width to the chip's pixels."""
+    return given if args.cover == "head" else method.to_pixels(given, _chip_face_width(args.size))
+
+
 def _context(args, method: Method, params: dict, device: torch.device, error) -> dict:
     """What ``method`` needs besides its parameters, made by its providers from ``--faces``."""
     if not method.needs:
@@ -352,14 +389,27 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
     """
     _check_writable(args.output, error)
     device = _device(args.device, error)
+    if args.cover == "head":
+        try:
+            pipeline.head_params(method, params)
+        except ValueError as err:
+            error(f"--region head: {err}")
+    if args.report is not None:
+        _check_writable(args.report.parent if str(args.report.parent) else Path("."), error)
     try:
         detect(np.zeros((32, 32, 3), np.uint8), args.detector)
     except (RuntimeError, OSError, ValueError, ImportError) as err:
         error(f"--detector {args.detector}: {err}")
     context = _context(args, method, params, device, error)
-    if not method.whole_set:
+    if args.cover == "head":
+        try:  # a grey head at its defaults: a parameter that does not suit it is a bad argument
+            method.head(torch.full((1, 3, 48, 48), 0.5, device=device), **method.to_pixels(params, 24.0))
+        except ValueError as err:
+            error(f"{method.name}: {err}")
+    elif not method.whole_set:
         try:
-            method(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context, **params)
+            method(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context,
+                   **_method_params(args, method, params))
         except ValueError as err:
             error(f"{method.name}: {err}")
     try:
@@ -387,6 +437,12 @@ class _Tally:
     skipped: int = 0
     unreadable: int = 0
     failed: int = 0
+    verified: int = 0  # --verify: outputs checked
+    left: int = 0  # of those: still showing or matching a face
+    files: list = None  # --report: one entry per input handled
+
+    def __post_init__(self):
+        self.files = []
 
     def fail(self, job: _Job, why) -> None:
         """Count ``job`` as failed and say why on stderr."""
@@ -394,10 +450,23 @@ class _Tally:
         _report(f"failed {job.source}: {why}")
 
     def summary(self) -> str:
+        verified = (f"; verified {self.verified}: {self.left} still show or match a face (named on stderr)"
+                    if self.verified else "")
         return (f"{self.method}: {self.written} written to {self.output} ({self.no_face} with no face found, written "
                 f"unchanged, {self.resaved} of them re-saved without metadata), {self.existing} skipped because the "
                 f"output exists (--overwrite replaces them), {self.skipped} inputs skipped (links, repeated, partial "
-                f"and special files, named on stderr), {self.unreadable} unreadable, {self.failed} failed")
+                f"and special files, named on stderr), {self.unreadable} unreadable, {self.failed} failed{verified}")
+
+    def status(self) -> int:
+        """The exit status: faces left (--verify) first, then unreadable or failed files, else 0."""
+        if self.left:
+            return EXIT_LEFT
+        return EXIT_FAILED if (self.unreadable or self.failed) else EXIT_OK
+
+    def as_dict(self) -> dict:
+        return {"written": self.written, "no_face": self.no_face, "resaved": self.resaved, "existing": self.existing,
+                "skipped": self.skipped, "unreadable": self.unreadable, "failed": self.failed,
+                "verified": self.verified, "left": self.left}
 
 
 @dataclass
@@ -415,8 +484,10 @@ class _Run:
     @property
     def options(self) -> dict:
         """The keyword arguments of the pipeline (:mod:`facedid_lib.pipeline`) besides the method."""
-        return dict(detector=self.args.detector, size=self.args.size, device=self.device, **self.context,
-                    **self.params)
+        args = self.args
+        return dict(detector=args.detector, size=args.size, device=self.device, region=args.cover,
+                    landmarks="auto", sensitive=args.sensitive, head_scale=args.head_scale, **self.context,
+                    **_method_params(args, self.method, self.params))
 
     def left(self) -> int:
         """How many jobs were not done (yet)."""
@@ -494,9 +565,29 @@ def _target(job: _Job, run: _Run) -> Path:
     return job.target
 
 
-def _write(job: _Job, photo, run: _Run) -> None:
+def _write(job: _Job, photo, run: _Run, original=None, found=None) -> None:
     images.write_image(_target(job, run), photo)
     run.tally.written += 1
+    entry = {"input": str(job.source), "output": str(job.target), "faces": len(found) if found is not None else 0}
+    if run.args.verify and found is not None:
+        entry["verify"] = _verify(job, original, found, run)
+    run.tally.files.append(entry)
+
+
+_NO_FACE = AlignedFaces(None, np.zeros((0, 2, 3)), Detections(), np.zeros((0, 5, 2)))
+
+
+def _verify(job: _Job, original, found, run: _Run) -> dict:
+    """Read the output back and check it (:func:`facedid_lib.pipeline.verify_photo`); name it when a
+    face is still found or still matches."""
+    written = images.read_image(job.target)
+    check = pipeline.verify_photo(original, written, found, pipeline.verifier_for(run.args.detector), run.args.size)
+    run.tally.verified += 1
+    if not check.clean:
+        run.tally.left += 1
+        _report(f"not clean {job.target}: {check.detector} finds {check.faces_found} face(s), "
+                f"{check.still_matching} of {len(found)} face(s) still match the original (SFace)")
+    return check.as_dict()
 
 
 def _write_unchanged(job: _Job, photo: np.ndarray, run: _Run) -> None:
@@ -511,6 +602,10 @@ def _write_unchanged(job: _Job, photo: np.ndarray, run: _Run) -> None:
         _report(f"no face in {job.source}: {job.target} re-saved without metadata ({reason})")
     run.tally.written += 1
     run.tally.no_face += 1
+    entry = {"input": str(job.source), "output": str(job.target), "faces": 0}
+    if run.args.verify:  # the detector found no face: does the other one?
+        entry["verify"] = _verify(job, photo, _NO_FACE, run)
+    run.tally.files.append(entry)
 
 
 def _video(job: _Job, run: _Run) -> None:
@@ -568,7 +663,7 @@ def _run_photos(run: _Run) -> None:
                 continue
             try:
                 if result.new is not None:
-                    _write(job, result.new, run)
+                    _write(job, result.new, run, result.photo, result.found)
                 else:
                     _write_unchanged(job, result.photo, run)
             except _ERRORS as err:
@@ -579,7 +674,7 @@ def _run_photos(run: _Run) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 130 or 143).
+    """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 3 with --verify, 130 or 143).
 
     The parser is built from the registries as they are: a method registered in this process is
     a sub-command."""
@@ -590,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 args = parser.parse_args(argv)
                 method = REGISTRY[args.method]
-                params = {param.name: getattr(args, param.name) for param in method.params}
+                params = {param.name: getattr(args, param.name) for param in method.command_params()}
+                _set_threads(args.threads)
                 plan = _collect(args.inputs, args.output, args.command.error)
                 device, context = _prepare(args, method, params, args.command.error)
             except SystemExit as stop:  # argparse: --help (0) or a bad argument (2)
@@ -611,5 +707,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(run.tally.summary())
             return 128 + stop.signum
     print(run.tally.summary())
-    return 0 if not (run.tally.unreadable or run.tally.failed) else 1
+    if run.args.report is not None:
+        _write_report(run)
+    return run.tally.status()
+
+
+def _write_report(run: _Run) -> None:
+    """``--report FILE.json``: the run's settings, every file handled and the summary, written atomically."""
+    args = run.args
+    report = {"method": run.method.name, "region": args.cover, "parameters": run.params,
+              "detector": args.detector, "sensitive": args.sensitive,
+              "verifier": pipeline.verifier_for(args.detector) if args.verify else None,
+              "files": run.tally.files, "summary": run.tally.as_dict(), "exit_status": run.tally.status()}
+    images.write_bytes(args.report, (json.dumps(report, indent=2, default=str) + "\n").encode())
 

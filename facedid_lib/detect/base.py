@@ -169,6 +169,9 @@ class Detector(abc.ABC):
     kind: str = "face"
     #: its parameters, each passed to :meth:`find` as a keyword argument
     params: tuple[Param, ...] = ()
+    #: the parameters that make it find more faces, false ones too (lower thresholds): what
+    #: ``sensitive=True`` of :func:`~facedid_lib.detect.detect` and ``facedid --sensitive`` use
+    sensitive: dict = {}
 
     @abc.abstractmethod
     def find(self, image: np.ndarray, **params):
@@ -181,12 +184,13 @@ class Detector(abc.ABC):
 class FunctionDetector(Detector):
     """A detector made of a function ``fn(image, **params) -> list[Detection]`` (or Detections)."""
 
-    def __init__(self, fn: Callable, params=(), kind: str = "face"):
+    def __init__(self, fn: Callable, params=(), kind: str = "face", sensitive: dict | None = None):
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         if not all(isinstance(p, Param) for p in params):
             raise TypeError("params must be a sequence of facedid_lib.core.params.Param")
         self.fn, self.params, self.kind = fn, tuple(params), kind
+        self.sensitive = dict(sensitive or {})
 
     def find(self, image: np.ndarray, **params):
         return self.fn(image, **params)

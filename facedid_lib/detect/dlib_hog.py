@@ -35,6 +35,7 @@ class HOG(Detector):
         Param("threshold", 0.0, "SVM score a face needs (smaller: more faces, more false ones)",
               low=-2.0, high=3.0, step=0.05),
     )
+    sensitive = {"threshold": -0.5}
 
     def find(self, image: np.ndarray, upsample: int, threshold: float) -> list[Detection]:
         rects, scores, _ = _hog_detector().run(image, upsample, threshold)

@@ -40,6 +40,7 @@ class Haar(Detector):
               low=0, high=30, step=1),
         Param("min_size", 30, "smallest face searched, in pixels", low=8, high=1000, step=1),
     )
+    sensitive = {"min_neighbors": 2, "min_size": 16}
 
     def find(self, image: np.ndarray, scale_factor: float, min_neighbors: int, min_size: int) -> list[Detection]:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

@@ -712,4 +712,4 @@ MMOD_PARAMS = [
           low=0, high=2, step=1),
 ]
 
-register_detector("mmod", detect_mmod, MMOD_PARAMS)
+register_detector("mmod", detect_mmod, MMOD_PARAMS, sensitive={"threshold": -0.5})

@@ -101,6 +101,7 @@ class YuNet(Detector):
 
     kind = "face"
     params = tuple(YUNET_PARAMS)
+    sensitive = {"score_threshold": 0.3}
 
     def find(self, image: np.ndarray, score_threshold: float, nms_threshold: float) -> Detections:
         found = detect_yunet(image, score_threshold, nms_threshold, with_landmarks=True)

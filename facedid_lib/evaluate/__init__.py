@@ -13,6 +13,6 @@ from facedid_lib.evaluate.tables import __all__ as _tables
 from facedid_lib.evaluate.sweeps import *  # noqa: F401,F403
 from facedid_lib.evaluate.sweeps import __all__ as _sweeps
 
-from facedid_lib.evaluate import course, detection, ksame  # noqa: E402,F401  (submodules: evaluate.ksame.bound_table)
+from facedid_lib.evaluate import course, detection, hiding, ksame  # noqa: E402,F401  (submodules: evaluate.ksame.bound_table)
 
 __all__ = [*_harness, *_tables, *_sweeps]

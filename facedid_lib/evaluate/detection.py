@@ -22,14 +22,17 @@ def hits_and_false_alarms(detections: Mapping[str, Sequence], counted: Mapping[s
     return sum(s[0] for s in scores), sum(s[1] for s in scores)
 
 
-def detection_table(photos: Mapping, detectors: Sequence[str], counted: Mapping | None = None):
+def detection_table(photos: Mapping, detectors: Sequence[str], counted: Mapping | None = None,
+                    sensitive: bool = False):
     """Each detector run once on every photo: ``(table, found)``.
 
     ``table``: one row per photo and a ``total`` row; per detector the number of detections and,
     where ``counted`` (name -> centres) is given, its hits and false alarms, and the ``counted``
-    faces. ``found``: detector -> photo name -> detections, for the figures.
+    faces. ``found``: detector -> photo name -> detections, for the figures. ``detectors`` may name
+    unions (``"yunet+mmod"``); ``sensitive`` runs each at its lower thresholds.
     """
-    found = {det: {name: detect(photo, det) for name, photo in photos.items()} for det in detectors}
+    found = {det: {name: detect(photo, det, sensitive=sensitive) for name, photo in photos.items()}
+             for det in detectors}
     rows = []
     for name in photos:
         row = {"photo": name, "counted": len(counted[name]) if counted else None}

@@ -21,9 +21,23 @@ from facedid_lib.core.params import Param
 from facedid_lib.core.registry import Registry
 
 
+#: What a method covers: the aligned inner face (a chip, pasted back), or the whole head in the photo.
+REGIONS = ("inner", "head")
+
+
 @dataclass(frozen=True)
 class Method:
-    """A registered de-identification method: ``Method(images, **params)`` validates and runs it."""
+    """A registered de-identification method: ``Method(images, **params)`` validates and runs it.
+
+    ``params`` are the library's parameters, in the units of the aligned chips the chapters use
+    (blur's ``sigma`` in pixels of a 192-pixel chip). ``command`` are the parameters the
+    ``facedid`` command and :func:`facedid_lib.pipeline.deidentify_photo` with ``region="head"``
+    take instead: lengths relative to the face (``face_sigma``, a fraction of the face's width,
+    for ``sigma``; ``lengths`` says which library parameter each one sets) and defaults measured
+    as protective, where the library's defaults are the lecture's weak settings. ``head`` is the
+    function that covers a face's whole head in the photo (None: the method only works on aligned
+    chips, like the generative methods and the eye bar).
+    """
 
     name: str
     fn: Callable
@@ -32,6 +46,9 @@ class Method:
     summary: str
     needs: tuple[str, ...] = ()
     whole_set: bool = False
+    command: tuple[Param, ...] = ()
+    lengths: tuple[tuple[str, str], ...] = ()  #: (command parameter, library parameter in pixels)
+    head: Callable | None = None
 
     def __call__(self, images, **given):
         check_images(images)
@@ -44,6 +61,38 @@ class Method:
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The regions this method can cover (``"inner"`` always; ``"head"`` with a head form)."""
+        return REGIONS if self.head is not None else ("inner",)
+
+    @property
+    def region(self) -> str:
+        """The region the command covers by default: the head where the method has a head form."""
+        return "head" if self.head is not None else "inner"
+
+    def command_params(self) -> tuple[Param, ...]:
+        """The parameters of the command: the library's, with each one that ``command`` replaces
+        (by name, or through ``lengths``) replaced in place."""
+        replaces = dict(self.lengths)
+        by_target = {replaces.get(p.name, p.name): p for p in self.command}
+        return tuple(by_target.get(p.name, p) for p in self.params)
+
+    def to_pixels(self, values: dict, face_width) -> dict:
+        """The library's parameters from the command's ``values``: each length times ``face_width``
+        (pixels; an int parameter rounded, at least 1), the others as they are."""
+        kinds = {p.name: p for p in self.params}
+        replaces = dict(self.lengths)
+        out = {}
+        for name, value in values.items():
+            if name in replaces:
+                target = replaces[name]
+                pixels = value * face_width
+                out[target] = max(1, int(round(float(pixels)))) if isinstance(kinds[target].default, int) else pixels
+            else:
+                out[name] = value
+        return out
 
     def pick(self, available: dict | None) -> dict:
         """The prerequisites this method needs, taken from ``available`` (name -> object)."""
@@ -97,23 +146,36 @@ def provide(method: "Method | str", faces: Path | str | None = None, size: int =
 
 
 def register(name: str, family: str, *params: Param, needs: tuple[str, ...] = (), whole_set: bool = False,
-             aliases: tuple[str, ...] = ()):
+             aliases: tuple[str, ...] = (), command: tuple[Param, ...] = (), lengths: dict | None = None,
+             head: Callable | bool | None = None):
     """Decorator: register ``fn`` under ``name`` (lowercase kebab-case) with its parameter declarations.
 
     The first line of ``fn``'s docstring becomes the method's one-line summary. ``needs`` names
     keyword arguments that are not parameters (fitted models, each made by a registered
     :class:`Provider`); ``whole_set`` says that the method must see all faces in one call;
-    ``aliases`` are other spellings :func:`get` accepts.
+    ``aliases`` are other spellings :func:`get` accepts. ``command``, ``lengths`` (command
+    parameter -> library parameter in pixels) and ``head`` (a function on a photo's region with
+    the library's parameters in that region's pixels; True: ``fn`` itself) are described in :class:`Method`.
     """
     if name in REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered")
     unknown = [need for need in needs if need not in PROVIDERS]
     if unknown:
         raise ValueError(f"no provider of {unknown}; registered: {', '.join(PROVIDERS)}")
+    lengths = dict(lengths or {})
+    names = {p.name for p in params}
+    for given in command:
+        target = lengths.get(given.name, given.name)
+        if target not in names:
+            raise ValueError(f"{name}: the command's parameter {given.name!r} replaces no parameter of the method")
+    if set(lengths) - {p.name for p in command}:
+        raise ValueError(f"{name}: lengths names parameters that command does not declare")
 
     def decorate(fn):
         summary = (fn.__doc__ or name).strip().splitlines()[0]
-        REGISTRY.register(name, Method(name, fn, tuple(params), family, summary, tuple(needs), whole_set),
+        head_form = fn if head is True else (head or None)
+        REGISTRY.register(name, Method(name, fn, tuple(params), family, summary, tuple(needs), whole_set,
+                                       tuple(command), tuple(lengths.items()), head_form),
                           aliases=aliases)
         return fn
 

@@ -27,18 +27,22 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from facedid_lib.align.chips import AlignedFaces, align_faces
+from facedid_lib.align.chips import AlignedFaces, align_faces, locate_faces
 from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_images
 from facedid_lib.io.images import copy_photo
+from facedid_lib.methods.registry import REGIONS
+from facedid_lib.pipeline.head import cover_heads, head_params
 
 __all__ = ["deidentify_photo", "deidentify_photos", "Deidentified", "WholeSetFailed"]
 
 
 def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int = 192,
                      padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
-                     device=None, **method_params):
-    """De-identify every face of a photo: align, run ``method`` once on all chips, paste back.
+                     device=None, *, region: str = "inner", landmarks: str = "dlib", sensitive: bool = False,
+                     head_scale: float = 1.0, **method_params):
+    """De-identify every face of a photo: align, run ``method`` once on all chips, paste back;
+    or, with ``region="head"``, cover each face's whole head in the photo (:mod:`~facedid_lib.pipeline.head`).
 
     Parameters
     ----------
@@ -46,9 +50,17 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
     method : ``method(chips, **method_params) -> chips`` on (N, 3, size, size) tensors in [0, 1].
     detector, detector_params : which detector finds the faces, and its parameters.
     size, padding : the chips the method sees, see :func:`~facedid_lib.align.chip_transform`.
-    feather : soft edge of the pasted faces, see :func:`~facedid_lib.align.face_mask`.
+    feather : soft edge of the pasted faces, see :func:`~facedid_lib.align.face_mask` (with
+        ``region="head"``: of the head ellipse, a fraction of the face's width).
     device : where chips are made and the method runs (None: the photo tensor's device, or the
         library default for an array).
+    region : ``"inner"`` (the aligned inner face, the method on chips) or ``"head"`` (the whole
+        head, the method's head form in the photo; ``method`` must be a registered
+        :class:`~facedid_lib.methods.Method` that has one, and ``method_params`` are its command's
+        parameters: lengths as fractions of the face's width, see
+        :meth:`~facedid_lib.methods.Method.command_params`).
+    landmarks, sensitive : how faces are located, see :func:`~facedid_lib.align.align_faces`.
+    head_scale : the head ellipse enlarged by this factor (``region="head"``).
     **method_params : passed to ``method``.
 
     Returns
@@ -66,7 +78,15 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
     """
     if not callable(method):
         raise TypeError(f"method must be callable, got {type(method).__name__}")
-    found = align_faces(photo, detector, size, padding, device, **(detector_params or {}))
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+    if region == "head":
+        params = head_params(method, method_params)
+        found = locate_faces(photo, detector, size, padding, landmarks=landmarks, sensitive=sensitive,
+                             **(detector_params or {}))
+        return cover_heads(photo, found, method, params, size, padding, feather, head_scale, device), found
+    found = align_faces(photo, detector, size, padding, device, landmarks=landmarks, sensitive=sensitive,
+                        **(detector_params or {}))
     if not len(found):
         return copy_photo(photo), found
     new = method(found.chips, **method_params)
@@ -110,7 +130,8 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
                       size: int = 192, padding: float = 0.4, detector_params: dict | None = None,
                       feather: float = 0.15, device=None, smallest: int = 2, collect: tuple = (),
                       wanted: Callable[[Any], bool] | None = None,
-                      progress: Callable[[Iterable, str], Iterable] | None = None,
+                      progress: Callable[[Iterable, str], Iterable] | None = None, *, region: str = "inner",
+                      landmarks: str = "dlib", sensitive: bool = False, head_scale: float = 1.0,
                       **method_params) -> Iterator[Deidentified]:
     """De-identify every face of a set of photos, per face or once on all faces of all photos.
 
@@ -134,6 +155,8 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
         skips outputs that exist).
     progress : ``progress(iterable, stage)`` wraps the second pass of a whole-set run (stage
         ``"writing"``), e.g. with a progress bar.
+    region, landmarks, sensitive, head_scale : as for :func:`deidentify_photo` (a whole-set method
+        has no head form).
     **method_params : passed to ``method``.
 
     Yields
@@ -148,23 +171,29 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
     if not callable(method):
         raise TypeError(f"method must be callable, got {type(method).__name__}")
     collect = tuple(collect)
+    located = dict(landmarks=landmarks, sensitive=sensitive)
     if not whole_set:
+        if region == "head":
+            head_params(method, dict(method_params))  # a method without a head form fails before any photo
         for key, photo in photos:
             try:
                 if not _searchable(photo, smallest):
                     yield Deidentified(key, photo)
                     continue
                 new, found = deidentify_photo(photo, method, detector, size, padding, detector_params, feather,
-                                              device, **method_params)
+                                              device, region=region, head_scale=head_scale, **located,
+                                              **method_params)
             except collect as err:
                 yield Deidentified(key, photo, error=err)
                 continue
             yield Deidentified(key, photo, found, new if len(found) else None)
         return
+    if region != "inner":
+        raise ValueError("a whole-set method works on aligned chips: region must be 'inner'")
     aligned = []
     for key, photo in photos:
         try:
-            found = (align_faces(photo, detector, size, padding, device, **(detector_params or {}))
+            found = (align_faces(photo, detector, size, padding, device, **located, **(detector_params or {}))
                      if _searchable(photo, smallest) else None)
         except collect as err:
             yield Deidentified(key, photo, error=err)

@@ -1,0 +1,131 @@
+"""Whole heads covered in the photo itself: the ``region="head"`` path of the pipeline.
+
+Every face's head ellipse (:func:`facedid_lib.align.head_ellipses`, from the landmarks) is cut
+out of the photo with a margin of context, the method's *head form* runs on it at the face's own
+scale (its lengths given as fractions of the face's width, :meth:`Method.to_pixels`), and the
+result is blended back through the ellipse, feathered. No chip, no resampling of the face: a
+classical method costs a few filters on a window of the photo. Pixels outside every ellipse come
+back bit for bit unchanged; faces are covered one after the other, so where two heads overlap the
+later one covers the earlier's result.
+
+Example
+-------
+>>> from facedid_lib.io.images import read_image
+>>> from facedid_lib.align import locate_faces
+>>> from facedid_lib.methods import get
+>>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
+>>> found = locate_faces(photo, "yunet", landmarks="detector")
+>>> hidden = cover_heads(photo, found, get("fill"), {"colour": "black"})
+>>> hidden.shape == photo.shape, int((hidden != photo).any(axis=2).sum()) > 10_000
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from facedid_lib.align.chips import AlignedFaces
+from facedid_lib.align.head import ellipse_mask, face_widths, head_ellipses, head_windows
+from facedid_lib.align.warp import crop
+from facedid_lib.core import params as _params
+from facedid_lib.core.checks import check_images
+from facedid_lib.core.config import resolve_device
+from facedid_lib.detect.base import Detections
+from facedid_lib.io.images import check_photo, copy_photo, photo_size
+
+__all__ = ["CONTEXT", "head_params", "cover_heads", "cover_chip_heads"]
+
+#: Context around each head ellipse that the method sees (a fraction of the face's width): a blur
+#: near the ellipse's edge averages real neighbours, not a replicated border.
+CONTEXT = 0.3
+
+
+def head_params(method, given: dict) -> dict:
+    """The command's parameters of ``method`` (:meth:`~facedid_lib.methods.Method.command_params`),
+    checked, with their defaults filled in. A method without a head form is refused, naming those with one."""
+    if getattr(method, "head", None) is None:
+        from facedid_lib.methods.registry import REGISTRY
+
+        names = [name for name in REGISTRY.names() if REGISTRY[name].head is not None]
+        raise ValueError(f"{getattr(method, 'name', method)!r} has no head form (it works on aligned chips "
+                         f"only: use region 'inner'); the methods that cover the whole head: {', '.join(names)}")
+    return _params.resolve(method.command_params(), given, method.name)
+
+
+def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 192, padding: float = 0.4,
+                feather: float = 0.15, scale: float = 1.0, device=None):
+    """Cover the whole head of every face in ``found`` with ``method``'s head form.
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8 RGB array or (3, H, W) float tensor in [0, 1].
+    found : the faces, located in ``photo`` (:func:`~facedid_lib.align.locate_faces` with the same
+        ``size`` and ``padding``).
+    method : a registered :class:`~facedid_lib.methods.Method` with a head form.
+    params : the method's command parameters (:func:`head_params`; lengths as fractions of the face's width).
+    feather : the ellipse's soft edge, a fraction of the face's width (0: a hard edge).
+    scale : the head ellipse enlarged by this factor (:func:`~facedid_lib.align.head_ellipses`).
+    device : where the method runs (None: the photo tensor's device, or the library default).
+
+    Returns
+    -------
+    A new photo of the input's type; the input untouched.
+    """
+    check_photo(photo)
+    params = head_params(method, params)
+    if not 0 <= feather <= 1:
+        raise ValueError(f"feather must lie in [0, 1] (a fraction of the face's width), got {feather!r}")
+    device = resolve_device(device, photo if isinstance(photo, torch.Tensor) else None)
+    result = copy_photo(photo)
+    if not len(found):
+        return result
+    height, width = photo_size(photo)
+    ellipses = head_ellipses(found.transforms, size, padding, scale)
+    widths = face_widths(found.transforms, size, padding)
+    covered = head_windows(ellipses, height, width)
+    windows = head_windows(ellipses, height, width, margin=CONTEXT * widths)
+    for ellipse, face_width, inner, outer in zip(ellipses, widths, covered, windows):
+        if inner is None:
+            continue  # the head lies outside the photo
+        x0, x1, y0, y1 = outer
+        region = crop(result, x0, x1, y0, y1, device).to(torch.float32)
+        new = method.head(region[None], **method.to_pixels(params, float(face_width)))
+        check_images(new, f"{method.name}'s head form output")
+        if new.shape[1:] != (3, y1 - y0, x1 - x0) or len(new) != 1:
+            raise ValueError(f"{method.name}'s head form must keep the shape {tuple(region[None].shape)}, "
+                             f"got {tuple(new.shape)}")
+        mask = ellipse_mask(ellipse, outer, feather * float(face_width), device)
+        blended = region + mask * (new[0] - region)
+        _write(result, blended, mask > 0, x0, y0)
+    return result
+
+
+def cover_chip_heads(chips: torch.Tensor, method, params: dict, padding: float = 0.4, feather: float = 0.15,
+                     scale: float = 1.0) -> torch.Tensor:
+    """The head form of ``method`` on aligned chips, as if each chip were a photo of one face.
+
+    A chip's own transform is the identity, so its head ellipse is :data:`HEAD_ELLIPSE` placed in
+    the chip (it reaches past the chip's edges at padding 0.4: most of the chip is covered). What the
+    command does to the head of a face in a photo, measured on the course's face sets by the
+    chapters' recognizers.
+    """
+    check_images(chips, "chips")
+    n, _, h, w = chips.shape
+    if h != w:
+        raise ValueError(f"chips must be square, got {h} x {w}")
+    whole = AlignedFaces(None, np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), Detections([[0, 0, w, h]], [1.0]),
+                         np.full((1, 5, 2), np.nan))  # one face, the chip's own
+    return torch.stack([cover_heads(chip, whole, method, params, h, padding, feather, scale, chip.device)
+                        for chip in chips]) if n else chips.clone()
+
+
+def _write(result, values: torch.Tensor, where: torch.Tensor, x0: int, y0: int) -> None:
+    """Write the ``where`` pixels of ``values`` (3, h, w) in [0, 1] into ``result`` at ``(x0, y0)``, in place."""
+    h, w = where.shape
+    if isinstance(result, np.ndarray):
+        pixels = (values[:, where] * 255).round().clamp(0, 255).to(torch.uint8).T.cpu().numpy()
+        result[y0:y0 + h, x0:x0 + w][where.cpu().numpy()] = pixels
+    else:
+        target = where.to(result.device)
+        result[:, y0:y0 + h, x0:x0 + w][:, target] = values[:, where].to(result.device, result.dtype)
