@@ -179,7 +179,7 @@ def test_help_lists_methods(capsys):
 
 @pytest.mark.parametrize("method, expected", [
     ("blur", ["--face-sigma", "standard deviation of the Gaussian, as a fraction of the face's width", "[0.0, 1.0]",
-              "default: 0.25", "--overwrite", "--detector", "default: yunet", "--region {inner,head}",
+              "default: 0.35", "--overwrite", "--detector", "default: yunet", "--region {inner,head}",
               "default: head", "--sensitive", "--verify", "--report", "--threads", "--size", "--device"]),
     ("mask", ["--region", "{eyes,face}", "--fill", "default: eyes"]),
     ("eigenface", ["--n-components", "--n_components", "[1, 2000]", "--faces", "FACEDID_DATA"]),

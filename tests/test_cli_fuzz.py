@@ -220,7 +220,8 @@ def test_facedid_on_odd_folders(real, tmp_path_factory, entries):
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main(["pixelate", str(root), "-o", str(base / "out"), "--size", "64", "-q"])
+        code = cli.main(["pixelate", str(root), "-o", str(base / "out"), "--size", "64", "-q",
+                         "--detector", "hog", "--region", "inner"])
     out, err = stdout.getvalue(), stderr.getvalue()
 
     summary = SUMMARY.match(out.strip().splitlines()[-1])

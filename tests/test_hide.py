@@ -124,7 +124,7 @@ def test_fill_paints_one_colour():
 
 @pytest.mark.parametrize("name", ["fill", "blur", "pixelate"])
 def test_head_region_hides_every_face_of_a_wild_photo(photo, name):
-    new, found = pipeline.deidentify_photo(photo, REGISTRY[name], "yunet", region="head", landmarks="auto")
+    new, found = pipeline.deidentify_photo(photo, REGISTRY[name], "yunet", cover="head", landmarks="auto")
     assert len(found) == 3 and new.shape == photo.shape
     assert len(detect(new, "yunet")) == 0 and len(detect(new, "hog")) == 0
     # outside every head the photo is bit for bit the same
@@ -143,8 +143,8 @@ def test_head_region_scales_the_strength_with_the_face(photo):
     import cv2
 
     half = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    big, found = pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", region="head", face_sigma=0.2)
-    small, _ = pipeline.deidentify_photo(half, REGISTRY["blur"], "yunet", region="head", face_sigma=0.2)
+    big, found = pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", cover="head", face_sigma=0.2)
+    small, _ = pipeline.deidentify_photo(half, REGISTRY["blur"], "yunet", cover="head", face_sigma=0.2)
     shrunk = cv2.resize(big, small.shape[1::-1], interpolation=cv2.INTER_AREA)
     ellipse = head_ellipses(found.transforms)[0] / np.array([2, 2, 2, 2, 1])
     window = head_windows(ellipse[None], *small.shape[:2])[0]
@@ -156,13 +156,13 @@ def test_head_region_scales_the_strength_with_the_face(photo):
 
 def test_head_region_errors(photo):
     with pytest.raises(ValueError, match="no head form.*blur"):
-        pipeline.deidentify_photo(photo, REGISTRY["mask"], "yunet", region="head")
-    with pytest.raises(ValueError, match="region must be one of"):
-        pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", region="hair")
+        pipeline.deidentify_photo(photo, REGISTRY["mask"], "yunet", cover="head")
+    with pytest.raises(ValueError, match="cover must be one of"):
+        pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", cover="hair")
     with pytest.raises(ValueError, match="face_sigma must lie in"):
-        pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", region="head", face_sigma=5.0)
+        pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", cover="head", face_sigma=5.0)
     with pytest.raises(ValueError, match="whole-set"):
-        list(pipeline.deidentify_photos([("a", photo)], REGISTRY["k-same-pixel"], whole_set=True, region="head"))
+        list(pipeline.deidentify_photos([("a", photo)], REGISTRY["k-same-pixel"], whole_set=True, cover="head"))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 3)])
@@ -172,7 +172,7 @@ def test_faces_at_the_border_and_larger_than_the_photo(photo, shape):
     x0, y0, x1, y1 = found.detections.boxes[0].astype(int)
     cut = np.ascontiguousarray(photo[y0 + (y1 - y0) // 3: y1, x0:x1])  # the lower two thirds of a face
     for image in (cut, np.ascontiguousarray(photo[: photo.shape[0] // 2])):
-        new, where = pipeline.deidentify_photo(image, REGISTRY["fill"], "yunet", region="head", landmarks="auto")
+        new, where = pipeline.deidentify_photo(image, REGISTRY["fill"], "yunet", cover="head", landmarks="auto")
         assert new.shape == image.shape
         for box in where.detections.boxes:
             cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
@@ -222,12 +222,12 @@ def test_auto_landmarks_take_dlibs_where_the_detector_has_none(photo):
 
 
 def test_verify_finds_what_a_weak_setting_leaves(photo):
-    weak, found = pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", region="inner", landmarks="auto",
+    weak, found = pipeline.deidentify_photo(photo, REGISTRY["blur"], "yunet", cover="inner", landmarks="auto",
                                             sigma=1.0)
     check = pipeline.verify_photo(photo, weak, found, pipeline.verifier_for("yunet"))
     assert check.detector == "mmod" and not check.clean
     assert check.still_matching == 3  # a 1-pixel blur of the inner face: SFace still knows all three
-    hidden, found = pipeline.deidentify_photo(photo, REGISTRY["fill"], "yunet", region="head", landmarks="auto")
+    hidden, found = pipeline.deidentify_photo(photo, REGISTRY["fill"], "yunet", cover="head", landmarks="auto")
     assert pipeline.verify_photo(photo, hidden, found, "mmod").clean
     assert pipeline.verifier_for("yunet+mmod") == "hog"
 

@@ -341,10 +341,10 @@ def _chip_face_width(size: int, padding: float = 0.4) -> float:
     return size / (1 + 2 * padding)
 
 
-def _method_params(args, method: Method, given: dict) -> dict:
-    """The parameters the method runs with: the command's as given for the head; on the chip, the
-    library's, lengths converted from fractions of the face's width to the chip's pixels."""
-    return given if args.cover == "head" else method.to_pixels(given, _chip_face_width(args.size))
+def _runner(args, method: Method):
+    """What the pipeline runs: the method itself for the head (its head form takes the command's
+    parameters), or on the chips its command form, lengths turned into the chip's pixels."""
+    return method if args.cover == "head" else method.on_chips(_chip_face_width(args.size))
 
 
 def _context(args, method: Method, params: dict, device: torch.device, error) -> dict:
@@ -408,8 +408,7 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
             error(f"{method.name}: {err}")
     elif not method.whole_set:
         try:
-            method(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context,
-                   **_method_params(args, method, params))
+            _runner(args, method)(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context, **params)
         except ValueError as err:
             error(f"{method.name}: {err}")
     try:
@@ -485,9 +484,14 @@ class _Run:
     def options(self) -> dict:
         """The keyword arguments of the pipeline (:mod:`facedid_lib.pipeline`) besides the method."""
         args = self.args
-        return dict(detector=args.detector, size=args.size, device=self.device, region=args.cover,
+        return dict(detector=args.detector, size=args.size, device=self.device, cover=args.cover,
                     landmarks="auto", sensitive=args.sensitive, head_scale=args.head_scale, **self.context,
-                    **_method_params(args, self.method, self.params))
+                    **self.params)
+
+    @property
+    def runner(self):
+        """The method as the pipeline runs it (:func:`_runner`)."""
+        return _runner(self.args, self.method)
 
     def left(self) -> int:
         """How many jobs were not done (yet)."""
@@ -613,7 +617,7 @@ def _video(job: _Job, run: _Run) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            pipeline.deidentify_video(job.source, _target(job, run), run.method, progress=not run.args.quiet,
+            pipeline.deidentify_video(job.source, _target(job, run), run.runner, progress=not run.args.quiet,
                                    **run.options)
             run.tally.written += 1
         except _ERRORS as err:
@@ -651,7 +655,7 @@ def _run_photos(run: _Run) -> None:
     desc = f"{method.name}: aligning" if method.whole_set else method.name
     jobs = tqdm(run.plan.jobs, desc=desc, unit="file", disable=args.quiet)
     results = pipeline.deidentify_photos(
-        _photos(run, jobs), method, whole_set=method.whole_set, smallest=_SMALLEST, collect=_ERRORS,
+        _photos(run, jobs), run.runner, whole_set=method.whole_set, smallest=_SMALLEST, collect=_ERRORS,
         wanted=lambda job: not _exists(job, run),
         progress=lambda items, stage: tqdm(items, desc=f"{method.name}: {stage}", unit="file", disable=args.quiet),
         **run.options)

@@ -31,7 +31,7 @@ class Method:
 
     ``params`` are the library's parameters, in the units of the aligned chips the chapters use
     (blur's ``sigma`` in pixels of a 192-pixel chip). ``command`` are the parameters the
-    ``facedid`` command and :func:`facedid_lib.pipeline.deidentify_photo` with ``region="head"``
+    ``facedid`` command and :func:`facedid_lib.pipeline.deidentify_photo` with ``cover="head"``
     take instead: lengths relative to the face (``face_sigma``, a fraction of the face's width,
     for ``sigma``; ``lengths`` says which library parameter each one sets) and defaults measured
     as protective, where the library's defaults are the lecture's weak settings. ``head`` is the
@@ -79,6 +79,12 @@ class Method:
         by_target = {replaces.get(p.name, p.name): p for p in self.command}
         return tuple(by_target.get(p.name, p) for p in self.params)
 
+    def on_chips(self, face_width: float) -> "CommandOnChips":
+        """The method as the command runs it on aligned chips whose face is ``face_width`` pixels
+        wide: it takes the command's parameters (:meth:`command_params`, checked there) and turns
+        each length into the chip's pixels (:meth:`to_pixels`)."""
+        return CommandOnChips(self, float(face_width))
+
     def to_pixels(self, values: dict, face_width) -> dict:
         """The library's parameters from the command's ``values``: each length times ``face_width``
         (pixels; an int parameter rounded, at least 1), the others as they are."""
@@ -98,6 +104,38 @@ class Method:
         """The prerequisites this method needs, taken from ``available`` (name -> object)."""
         available = available or {}
         return {need: available[need] for need in self.needs if need in available}
+
+
+@dataclass(frozen=True)
+class CommandOnChips:
+    """:meth:`Method.on_chips`: ``runner(chips, **command_values_and_needs)``. The command's values
+    are checked against the command's declarations; the lengths made of them are not held to the
+    library's pixel ranges (those bound the chapters' sliders), only the other parameters are."""
+
+    method: Method
+    face_width: float
+
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+    @property
+    def whole_set(self) -> bool:
+        return self.method.whole_set
+
+    def __call__(self, images, **given):
+        method = self.method
+        check_images(images)
+        context = {need: given.pop(need) for need in method.needs if need in given}
+        missing = [need for need in method.needs if need not in context]
+        if missing:
+            raise ValueError(f"{method.name} needs {missing[0]}=: {PROVIDERS[missing[0]].help}")
+        values = _params.resolve(method.command_params(), given, method.name)
+        pixels = method.to_pixels(values, self.face_width)
+        lengths = {target for _, target in method.lengths}
+        others = _params.resolve([p for p in method.params if p.name not in lengths],
+                                 {k: v for k, v in pixels.items() if k not in lengths}, method.name)
+        return method.fn(images, **context, **others, **{k: v for k, v in pixels.items() if k in lengths})
 
 
 @dataclass(frozen=True)

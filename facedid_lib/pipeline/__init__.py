@@ -4,7 +4,7 @@ head), check the result.
 :mod:`~facedid_lib.pipeline.photos` (:func:`deidentify_photo` for one photo,
 :func:`deidentify_photos` for a set of photos, per face or once on all faces for a whole-set
 method such as k-Same), :mod:`~facedid_lib.pipeline.head` (:func:`cover_heads`: the whole head in
-the photo, ``region="head"``), :mod:`~facedid_lib.pipeline.verify` (:func:`verify_photo`: another
+the photo, ``cover="head"``), :mod:`~facedid_lib.pipeline.verify` (:func:`verify_photo`: another
 detector and SFace on the output) and :mod:`~facedid_lib.pipeline.video` (:func:`deidentify_video`,
 frame by frame). The ``facedid`` command (:mod:`facedid_lib.cli`) runs :func:`deidentify_photos`.
 """

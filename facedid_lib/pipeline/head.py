@@ -1,4 +1,4 @@
-"""Whole heads covered in the photo itself: the ``region="head"`` path of the pipeline.
+"""Whole heads covered in the photo itself: the ``cover="head"`` path of the pipeline.
 
 Every face's head ellipse (:func:`facedid_lib.align.head_ellipses`, from the landmarks) is cut
 out of the photo with a margin of context, the method's *head form* runs on it at the face's own

@@ -39,10 +39,10 @@ __all__ = ["deidentify_photo", "deidentify_photos", "Deidentified", "WholeSetFai
 
 def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int = 192,
                      padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
-                     device=None, *, region: str = "inner", landmarks: str = "dlib", sensitive: bool = False,
+                     device=None, *, cover: str = "inner", landmarks: str = "dlib", sensitive: bool = False,
                      head_scale: float = 1.0, **method_params):
     """De-identify every face of a photo: align, run ``method`` once on all chips, paste back;
-    or, with ``region="head"``, cover each face's whole head in the photo (:mod:`~facedid_lib.pipeline.head`).
+    or, with ``cover="head"``, cover each face's whole head in the photo (:mod:`~facedid_lib.pipeline.head`).
 
     Parameters
     ----------
@@ -51,16 +51,17 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
     detector, detector_params : which detector finds the faces, and its parameters.
     size, padding : the chips the method sees, see :func:`~facedid_lib.align.chip_transform`.
     feather : soft edge of the pasted faces, see :func:`~facedid_lib.align.face_mask` (with
-        ``region="head"``: of the head ellipse, a fraction of the face's width).
+        ``cover="head"``: of the head ellipse, a fraction of the face's width).
     device : where chips are made and the method runs (None: the photo tensor's device, or the
         library default for an array).
-    region : ``"inner"`` (the aligned inner face, the method on chips) or ``"head"`` (the whole
+    cover : the region covered (``facedid --region``): ``"inner"`` (the aligned inner face, the
+        method on chips) or ``"head"`` (the whole
         head, the method's head form in the photo; ``method`` must be a registered
         :class:`~facedid_lib.methods.Method` that has one, and ``method_params`` are its command's
         parameters: lengths as fractions of the face's width, see
         :meth:`~facedid_lib.methods.Method.command_params`).
     landmarks, sensitive : how faces are located, see :func:`~facedid_lib.align.align_faces`.
-    head_scale : the head ellipse enlarged by this factor (``region="head"``).
+    head_scale : the head ellipse enlarged by this factor (``cover="head"``).
     **method_params : passed to ``method``.
 
     Returns
@@ -78,9 +79,9 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
     """
     if not callable(method):
         raise TypeError(f"method must be callable, got {type(method).__name__}")
-    if region not in REGIONS:
-        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
-    if region == "head":
+    if cover not in REGIONS:
+        raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
+    if cover == "head":
         params = head_params(method, method_params)
         found = locate_faces(photo, detector, size, padding, landmarks=landmarks, sensitive=sensitive,
                              **(detector_params or {}))
@@ -130,7 +131,7 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
                       size: int = 192, padding: float = 0.4, detector_params: dict | None = None,
                       feather: float = 0.15, device=None, smallest: int = 2, collect: tuple = (),
                       wanted: Callable[[Any], bool] | None = None,
-                      progress: Callable[[Iterable, str], Iterable] | None = None, *, region: str = "inner",
+                      progress: Callable[[Iterable, str], Iterable] | None = None, *, cover: str = "inner",
                       landmarks: str = "dlib", sensitive: bool = False, head_scale: float = 1.0,
                       **method_params) -> Iterator[Deidentified]:
     """De-identify every face of a set of photos, per face or once on all faces of all photos.
@@ -155,7 +156,7 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
         skips outputs that exist).
     progress : ``progress(iterable, stage)`` wraps the second pass of a whole-set run (stage
         ``"writing"``), e.g. with a progress bar.
-    region, landmarks, sensitive, head_scale : as for :func:`deidentify_photo` (a whole-set method
+    cover, landmarks, sensitive, head_scale : as for :func:`deidentify_photo` (a whole-set method
         has no head form).
     **method_params : passed to ``method``.
 
@@ -173,7 +174,7 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
     collect = tuple(collect)
     located = dict(landmarks=landmarks, sensitive=sensitive)
     if not whole_set:
-        if region == "head":
+        if cover == "head":
             head_params(method, dict(method_params))  # a method without a head form fails before any photo
         for key, photo in photos:
             try:
@@ -181,15 +182,15 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
                     yield Deidentified(key, photo)
                     continue
                 new, found = deidentify_photo(photo, method, detector, size, padding, detector_params, feather,
-                                              device, region=region, head_scale=head_scale, **located,
+                                              device, cover=cover, head_scale=head_scale, **located,
                                               **method_params)
             except collect as err:
                 yield Deidentified(key, photo, error=err)
                 continue
             yield Deidentified(key, photo, found, new if len(found) else None)
         return
-    if region != "inner":
-        raise ValueError("a whole-set method works on aligned chips: region must be 'inner'")
+    if cover != "inner":
+        raise ValueError("a whole-set method works on aligned chips: cover must be 'inner'")
     aligned = []
     for key, photo in photos:
         try:

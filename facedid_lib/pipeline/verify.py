@@ -17,7 +17,7 @@ Example
 >>> from facedid_lib.methods import get
 >>> from facedid_lib.pipeline import deidentify_photo
 >>> photo = read_image(data_folder / "wild" / "027779.jpg")   # the offline data: three faces
->>> new, found = deidentify_photo(photo, get("fill"), "yunet", region="head", landmarks="auto")
+>>> new, found = deidentify_photo(photo, get("fill"), "yunet", cover="head", landmarks="auto")
 >>> check = verify_photo(photo, new, found, verifier_for("yunet"))
 >>> check.detector, check.faces_found, check.still_matching
 ('mmod', 0, 0)
