@@ -308,3 +308,24 @@ def test_command_covers_grayscale_cmyk_and_16_bit_photos(data_folder, tmp_path, 
     new = read_image(tmp_path / "out" / source.name)
     assert len(detect(new, "yunet")) == 0
     assert "1 written" in out and "0 with no face found" in out
+
+
+# ------------------------------------------------------------------------------------------------
+# how the defaults are measured (evaluate.hiding)
+
+
+def test_hiding_measures_faces_left_and_the_weakest_protective_setting(data_folder):
+    from facedid_lib.data import COUNTED_FACES, wild_photos
+    from facedid_lib.evaluate import hiding
+
+    photos = dict(list(wild_photos(data_folder / "wild").items())[:3])
+    counted = {name: COUNTED_FACES[name] for name in photos}
+    total = sum(len(c) for c in counted.values())
+    table = hiding.hiding_table(photos, {"fill": ("fill", "head", {}), "weak": ("blur", "inner", {"sigma": 1.0})},
+                                check=("yunet",), counted=counted)
+    assert table.loc["clean", "found yunet"] == total and table.loc["fill", "found yunet"] == 0
+    assert table.loc["weak", "found yunet"] == total and (table["counted"] == total).all()
+    weakest, tried = hiding.weakest_protective(photos, "pixelate", "face_block", [0.02, 0.5, 0.6], check=("yunet",),
+                                               counted=counted)
+    assert weakest == 0.5 and tried[0.02]["yunet"] > 0 and tried[0.6]["yunet"] == 0
+    assert hiding.chance_bound(120, 30) == pytest.approx(100 * (1 / 30 + 3 * (1 / 30 * 29 / 30 / 120) ** 0.5))

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -395,7 +395,7 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
         except ValueError as err:
             error(f"--region head: {err}")
     if args.report is not None:
-        _check_writable(args.report.parent if str(args.report.parent) else Path("."), error)
+        _check_writable(args.report.parent, error)
     try:
         detect(np.zeros((32, 32, 3), np.uint8), args.detector)
     except (RuntimeError, OSError, ValueError, ImportError) as err:
@@ -438,10 +438,7 @@ class _Tally:
     failed: int = 0
     verified: int = 0  # --verify: outputs checked
     left: int = 0  # of those: still showing or matching a face
-    files: list = None  # --report: one entry per input handled
-
-    def __post_init__(self):
-        self.files = []
+    files: list = field(default_factory=list)  # --report: one entry per photo written
 
     def fail(self, job: _Job, why) -> None:
         """Count ``job`` as failed and say why on stderr."""

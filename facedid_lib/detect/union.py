@@ -31,17 +31,22 @@ import numpy as np
 
 from facedid_lib.detect.base import Detections
 
-__all__ = ["same_face", "merge"]
+__all__ = ["iou", "same_face", "merge"]
+
+
+def iou(a, b) -> float:
+    """The intersection over union of boxes ``a`` and ``b`` ``(x0, y0, x1, y1)`` (0 for empty boxes)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def same_face(a: np.ndarray, b: np.ndarray, overlap: float = 0.3) -> bool:
     """Whether boxes ``a`` and ``b`` ``(x0, y0, x1, y1)`` frame one face: IoU above ``overlap``, or
     either box holds the other's centre."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    if union > 0 and inter / union > overlap:
+    if iou(a, b) > overlap:
         return True
 
     def holds(box, other):

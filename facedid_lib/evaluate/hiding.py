@@ -20,6 +20,7 @@ import pandas as pd
 
 from facedid_lib.align.chips import locate_faces
 from facedid_lib.detect import detect
+from facedid_lib.detect.union import iou
 from facedid_lib.methods.registry import get
 from facedid_lib.pipeline.head import cover_chip_heads, cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
@@ -42,14 +43,6 @@ GRIDS = {
 }
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _still_found(photo, name: str, detector: str, counted: Mapping | None, clean=None) -> int:
     """Faces of ``counted[name]`` that ``detector`` still finds in ``photo`` (see the module's text);
     ``clean``: the boxes ``locate`` found on the clean photo."""
@@ -64,7 +57,7 @@ def _still_found(photo, name: str, detector: str, counted: Mapping | None, clean
                 continue
             before = [box for box in (clean if clean is not None else ())
                       if box[0] <= centre[0] < box[2] and box[1] <= centre[1] < box[3]]
-            if before and max(_iou(det[:4], box) for box in before) < SAME_BOX:
+            if before and max(iou(det[:4], box) for box in before) < SAME_BOX:
                 continue  # a box around more than the face: not the face found again
             free.remove(centre)
             hits += 1
