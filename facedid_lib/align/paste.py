@@ -23,7 +23,7 @@ from facedid_lib.core.checks import check_images
 from facedid_lib.core.config import resolve_device
 from facedid_lib.io.images import check_photo, copy_photo, photo_size
 
-__all__ = ["face_mask", "paste_back", "photo_masks"]
+__all__ = ["face_mask", "paste_back", "photo_masks", "write_pixels"]
 
 #: The face ellipse in face-box units (dlib's template spans the unit box from the eyebrows to
 #: below the mouth): centre (0.5, 0.42), half-axes 0.70 and 0.85, so it reaches the cheeks'
@@ -128,7 +128,7 @@ def paste_back(photo, chips: torch.Tensor, transforms, padding: float = 0.4, fea
             out[:, b0 - y0:b1 - y0, a0 - x0:a1 - x0] = torch.where(weight > 0, region + weight * (colour - region),
                                                                    region)
             touched[b0 - y0:b1 - y0, a0 - x0:a1 - x0] |= weight > 0
-        _write_into(result, out, touched, x0, y0)
+        write_pixels(result, out, touched, x0, y0)
     return result
 
 
@@ -200,8 +200,10 @@ def _overlapping(windows: list) -> list[list[int]]:
     return [members for members, _ in groups]
 
 
-def _write_into(result, out: torch.Tensor, touched: torch.Tensor, x0: int, y0: int) -> None:
-    """Write the ``touched`` pixels of ``out`` (3, h, w) in [0, 1] into ``result`` at ``(x0, y0)``, in place."""
+def write_pixels(result, out: torch.Tensor, touched: torch.Tensor, x0: int, y0: int) -> None:
+    """Write the ``touched`` pixels of ``out`` (3, h, w) in [0, 1] into the photo ``result`` at ``(x0, y0)``,
+    in place (an array is rounded to uint8 once; a tensor keeps its dtype): the paste-back's and the
+    head covering's last step."""
     h, w = touched.shape
     if isinstance(result, np.ndarray):
         where = touched.cpu().numpy()

@@ -77,7 +77,8 @@ def faces_left(photos: Mapping, setting: Setting, check: Sequence[str] = ("yunet
     method = get(method)
     left = dict.fromkeys(check, 0)
     for name, photo in photos.items():
-        found = (located or {}).get(name) or locate_faces(photo, locate, landmarks="auto")
+        found = located[name] if located is not None and name in located else \
+            locate_faces(photo, locate, landmarks="auto")
         if region == "head":
             new = cover_heads(photo, found, method, params, scale=head_scale)
         else:
@@ -113,11 +114,13 @@ def hiding_table(photos: Mapping, settings: Mapping[str, Setting], check: Sequen
 
 def weakest_protective(photos: Mapping, method: str, param: str, values: Sequence, region: str = "head",
                        fixed: dict | None = None, check: Sequence[str] = ("yunet", "mmod"), locate: str = "yunet",
-                       counted: Mapping | None = None, head_scale: float = 1.0) -> tuple:
+                       counted: Mapping | None = None, head_scale: float = 1.0, located: Mapping | None = None) -> tuple:
     """``(value, faces left per value)``: the weakest of ``values`` (given weakest first) from which
     on no ``check`` detector finds a face at that value *and at every stronger one* (near the
-    threshold a face can come and go), or None; and, per value, ``check -> faces still found``."""
-    located = {name: locate_faces(photo, locate, landmarks="auto") for name, photo in photos.items()}
+    threshold a face can come and go), or None; and, per value, ``check -> faces still found``.
+    ``located``: as for :func:`faces_left` (None: the faces are located here, once)."""
+    if located is None:
+        located = {name: locate_faces(photo, locate, landmarks="auto") for name, photo in photos.items()}
     tried = {value: faces_left(photos, (method, region, {**(fixed or {}), param: value}), check, locate, counted,
                                located, head_scale) for value in values}
     weakest = None
@@ -135,9 +138,10 @@ def protective_table(photos: Mapping, grids: Mapping | None = None, check: Seque
     detector still finds (``found <detector>``), ``weakest`` method -> the weakest protective value
     (None where none is)."""
     rows, weakest = {}, {}
+    located = {name: locate_faces(photo, locate, landmarks="auto") for name, photo in photos.items()}
     for method, (param, values) in (grids or GRIDS).items():
         weakest[method], tried = weakest_protective(photos, method, param, values, check=check, locate=locate,
-                                                    counted=counted)
+                                                    counted=counted, located=located)
         for value, left in tried.items():
             rows[method, f"{param}={value}"] = {f"found {d}": n for d, n in left.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")

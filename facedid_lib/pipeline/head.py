@@ -27,6 +27,7 @@ import torch
 
 from facedid_lib.align.chips import AlignedFaces
 from facedid_lib.align.head import ellipse_mask, face_widths, head_ellipses, head_windows
+from facedid_lib.align.paste import write_pixels
 from facedid_lib.align.warp import crop
 from facedid_lib.core import params as _params
 from facedid_lib.core.checks import check_images
@@ -97,7 +98,7 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
                              f"got {tuple(new.shape)}")
         mask = ellipse_mask(ellipse, outer, feather * float(face_width), device)
         blended = region + mask * (new[0] - region)
-        _write(result, blended, mask > 0, x0, y0)
+        write_pixels(result, blended, mask > 0, x0, y0)
     return result
 
 
@@ -118,14 +119,3 @@ def cover_chip_heads(chips: torch.Tensor, method, params: dict, padding: float =
                          np.full((1, 5, 2), np.nan))  # one face, the chip's own
     return torch.stack([cover_heads(chip, whole, method, params, h, padding, feather, scale, chip.device)
                         for chip in chips]) if n else chips.clone()
-
-
-def _write(result, values: torch.Tensor, where: torch.Tensor, x0: int, y0: int) -> None:
-    """Write the ``where`` pixels of ``values`` (3, h, w) in [0, 1] into ``result`` at ``(x0, y0)``, in place."""
-    h, w = where.shape
-    if isinstance(result, np.ndarray):
-        pixels = (values[:, where] * 255).round().clamp(0, 255).to(torch.uint8).T.cpu().numpy()
-        result[y0:y0 + h, x0:x0 + w][where.cpu().numpy()] = pixels
-    else:
-        target = where.to(result.device)
-        result[:, y0:y0 + h, x0:x0 + w][:, target] = values[:, where].to(result.device, result.dtype)
