@@ -194,6 +194,15 @@ def methods(batch: int = 32, repeat: int = 3, device=None) -> pd.DataFrame:
                                                             landmarks="auto") for p in photos], repeat)
     rows.append({"what": "the command's default (YuNet + whole head, pixelate)", "unit": "photos/s",
                  "speed": len(photos) / seconds})
+    keyed, threads = list(enumerate(photos)), torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))  # the command's split (facedid_lib.cli.run._set_threads)
+    try:
+        seconds = _best_time(lambda: list(pipeline.deidentify_photos(
+            keyed, pixelate, detector="yunet", device=device, cover="head", landmarks="auto", ahead=1)), repeat)
+    finally:
+        torch.set_num_threads(threads)
+    rows.append({"what": "the same, next photo located ahead (torch one thread fewer)", "unit": "photos/s",
+                 "speed": len(photos) / seconds})
     table = pd.DataFrame(rows).set_index("what")
     table.attrs.update(batch=len(chips), device=str(device), threads=torch.get_num_threads())
     return table

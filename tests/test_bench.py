@@ -63,7 +63,8 @@ def test_methods_benchmark_times_every_registered_method(monkeypatch, data_folde
                                               per_identity=1, val_per_identity=1, batch_size=512)):
         table = bench.methods(batch=4, repeat=1, device="cpu")
     assert set(methods.REGISTRY) | {"blur (torchvision)", "photo pipeline (HOG + pixelate)",
-                                      "the command's default (YuNet + whole head, pixelate)"} == set(table.index)
+                                      "the command's default (YuNet + whole head, pixelate)",
+                                      "the same, next photo located ahead (torch one thread fewer)"} == set(table.index)
     assert (table["speed"] > 0).all()
     # the command line prints this table and the ratio (a second run would only repeat the timing)
     monkeypatch.setattr(bench, "methods", lambda *args, **kwargs: table)

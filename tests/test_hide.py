@@ -287,9 +287,41 @@ def test_threads_follow_what_the_process_may_use(monkeypatch):
     assert cli_run.usable_cores() <= 3
     before = torch.get_num_threads()
     try:
-        assert cli_run._set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert cli_run._set_threads(1) == 1 and torch.get_num_threads() == 1 and cli_run._ahead(1) == 0
+        # with more, the detector locates the next photo in a thread of its own: torch gets one thread fewer
+        assert cli_run._set_threads(3) == 3 and torch.get_num_threads() == 2 and cli_run._ahead(3) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_faces_located_ahead_give_the_same_photos_in_the_same_order(data_folder):
+    import threading
+
+    names = [THREE, "000988.jpg", "001382.jpg"]
+    photos = [(name, read_image(data_folder / "wild" / name)) for name in names]
+    photos.insert(1, ("grey", np.zeros((20, 20), np.uint8)))  # not an RGB photo: its own error, in its place
+    photos.insert(2, ("tiny", np.zeros((1, 1, 3), np.uint8)))  # too small to search
+    blur = REGISTRY["blur"]
+
+    def results(ahead, cover):
+        return list(pipeline.deidentify_photos(photos, blur, detector="yunet", landmarks="auto", cover=cover,
+                                               collect=(ValueError,), ahead=ahead, device="cpu",
+                                               **({"face_sigma": 0.35} if cover == "head" else {"sigma": 6.0})))
+
+    for cover in ("head", "inner"):
+        one, ahead = results(0, cover), results(2, cover)
+        assert [r.key for r in ahead] == ["027779.jpg", "grey", "tiny", "000988.jpg", "001382.jpg"]
+        assert isinstance(ahead[1].error, ValueError) and ahead[2].found is None and ahead[2].error is None
+        for a, b in zip(one, ahead):
+            assert (a.key, type(a.error), a.found is None) == (b.key, type(b.error), b.found is None)
+            if a.new is not None:
+                assert np.array_equal(a.new, b.new) and np.array_equal(a.found.transforms, b.found.transforms)
+    # a run left early leaves no thread behind
+    run_ = pipeline.deidentify_photos(photos, blur, detector="yunet", landmarks="auto", cover="head",
+                                      collect=(ValueError,), ahead=1, face_sigma=0.35)
+    next(run_)
+    run_.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("facedid-locate")]
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "I;16"])

@@ -132,7 +132,8 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
     group.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: FACEDID_DEVICE, "
                                         "else CUDA where available)")
     group.add_argument("--threads", type=_threads, metavar="N",
-                       help="CPU threads for torch and OpenCV (default: the cores this process may use)")
+                       help="CPU threads for OpenCV and torch (default: the cores this process may use); with 2 "
+                            "or more, the next photo's faces are located while this one is covered")
     if method["needs"]:
         group.add_argument("--faces", type=Path, metavar="DIR",
                            help=f"training faces for its {' and '.join(need for need, _ in method['needs'])}: a face folder as "

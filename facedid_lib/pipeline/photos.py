@@ -21,13 +21,15 @@ Example
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
-from facedid_lib.align.chips import AlignedFaces, align_faces, locate_faces
+from facedid_lib.align.chips import AlignedFaces, align_faces, extract_chips, locate_faces
 from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_images
 from facedid_lib.io.images import copy_photo
@@ -40,7 +42,7 @@ __all__ = ["deidentify_photo", "deidentify_photos", "Deidentified", "WholeSetFai
 def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int = 192,
                      padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
                      device=None, *, cover: str = "inner", landmarks: str = "dlib", sensitive: bool = False,
-                     head_scale: float = 1.0, **method_params):
+                     head_scale: float = 1.0, found: AlignedFaces | None = None, **method_params):
     """De-identify every face of a photo: align, run ``method`` once on all chips, paste back;
     or, with ``cover="head"``, cover each face's whole head in the photo (:mod:`~facedid_lib.pipeline.head`).
 
@@ -62,6 +64,9 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
         :meth:`~facedid_lib.methods.Method.command_params`).
     landmarks, sensitive : how faces are located, see :func:`~facedid_lib.align.align_faces`.
     head_scale : the head ellipse enlarged by this factor (``cover="head"``).
+    found : the photo's faces, already located by :func:`~facedid_lib.align.locate_faces` with
+        the same ``detector``, ``size``, ``padding``, ``landmarks`` and ``sensitive`` (None: located
+        here); :func:`deidentify_photos` locates the next photos' faces while this one is covered.
     **method_params : passed to ``method``.
 
     Returns
@@ -81,19 +86,21 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
         raise TypeError(f"method must be callable, got {type(method).__name__}")
     if cover not in REGIONS:
         raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
-    if cover == "head":
-        params = head_params(method, method_params)
+    params = head_params(method, method_params) if cover == "head" else None
+    if found is None:
         found = locate_faces(photo, detector, size, padding, landmarks=landmarks, sensitive=sensitive,
                              **(detector_params or {}))
+    if cover == "head":
         return cover_heads(photo, found, method, params, size, padding, feather, head_scale, device), found
-    found = align_faces(photo, detector, size, padding, device, landmarks=landmarks, sensitive=sensitive,
-                        **(detector_params or {}))
+    if found.chips is None:
+        found.chips = extract_chips(photo, found.transforms, size, device)
     if not len(found):
         return copy_photo(photo), found
-    new = method(found.chips, **method_params)
+    chips = found.chips
+    new = method(chips, **method_params)
     check_images(new, "the method's output")
-    if new.shape != found.chips.shape:
-        raise ValueError(f"the method must return chips of shape {tuple(found.chips.shape)}, "
+    if new.shape != chips.shape:
+        raise ValueError(f"the method must return chips of shape {tuple(chips.shape)}, "
                          f"got {tuple(new.shape)}")
     return paste_back(photo, new, found.transforms, padding, feather, device), found
 
@@ -127,13 +134,60 @@ def _searchable(photo, smallest: int) -> bool:
     return min(height, width) >= smallest
 
 
+def _located_ahead(photos: Iterable, locate: Callable, searchable: Callable, ahead: int) -> Iterator[tuple]:
+    """``(key, photo, future)`` in the order given, where ``future.result()`` is ``locate(photo)``
+    (None for a photo that is not ``searchable``).
+
+    With ``ahead`` > 0 one background thread locates the faces of up to ``ahead`` photos past the one
+    yielded, so that the detector (OpenCV and dlib leave Python's lock while they run) works on the
+    next photo while the caller covers and writes this one. The photos are read (``photos`` is
+    consumed) in the caller's thread, one at a time; with ``ahead`` = 0 nothing runs in another thread.
+    """
+    def submit(pool, photo):
+        if not searchable(photo):
+            return _Done(None)
+        return pool.submit(locate, photo) if pool is not None else _Done.of(locate, photo)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="facedid-locate") if ahead > 0 else None
+    pending: deque = deque()
+    try:
+        for key, photo in photos:
+            pending.append((key, photo, submit(pool, photo)))
+            if len(pending) > ahead:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Done:
+    """A finished future: the result or the exception of a call made at once."""
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self.value, self.error = value, error
+
+    @classmethod
+    def of(cls, function: Callable, *args) -> "_Done":
+        try:
+            return cls(function(*args))
+        except Exception as err:  # raised again by result(), in the caller's frame
+            return cls(error=err)
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = False, detector: str = "hog",
                       size: int = 192, padding: float = 0.4, detector_params: dict | None = None,
                       feather: float = 0.15, device=None, smallest: int = 2, collect: tuple = (),
                       wanted: Callable[[Any], bool] | None = None,
                       progress: Callable[[Iterable, str], Iterable] | None = None, *, cover: str = "inner",
                       landmarks: str = "dlib", sensitive: bool = False, head_scale: float = 1.0,
-                      **method_params) -> Iterator[Deidentified]:
+                      ahead: int = 0, **method_params) -> Iterator[Deidentified]:
     """De-identify every face of a set of photos, per face or once on all faces of all photos.
 
     Per face (``whole_set=False``) each photo is de-identified by :func:`deidentify_photo` as it
@@ -158,6 +212,9 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
         ``"writing"``), e.g. with a progress bar.
     cover, landmarks, sensitive, head_scale : as for :func:`deidentify_photo` (a whole-set method
         has no head form).
+    ahead : per face, the faces of up to this many next photos are located in a background thread
+        while the current one is de-identified (and written by the caller): the same results,
+        faster where two cores are free (the ``facedid`` command uses 1 when it has 2 threads).
     **method_params : passed to ``method``.
 
     Yields
@@ -176,14 +233,18 @@ def deidentify_photos(photos: Iterable, method: Callable, whole_set: bool = Fals
     if not whole_set:
         if cover == "head":
             head_params(method, dict(method_params))  # a method without a head form fails before any photo
-        for key, photo in photos:
+        def locate(photo):
+            return locate_faces(photo, detector, size, padding, **located, **(detector_params or {}))
+
+        for key, photo, future in _located_ahead(photos, locate, lambda p: _searchable(p, smallest), ahead):
             try:
-                if not _searchable(photo, smallest):
+                found = future.result()
+                if found is None:
                     yield Deidentified(key, photo)
                     continue
                 new, found = deidentify_photo(photo, method, detector, size, padding, detector_params, feather,
-                                              device, cover=cover, head_scale=head_scale, **located,
-                                              **method_params)
+                                              device, cover=cover, head_scale=head_scale, found=found,
+                                              **located, **method_params)
             except collect as err:
                 yield Deidentified(key, photo, error=err)
                 continue
