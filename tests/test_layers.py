@@ -18,6 +18,7 @@ LAYERS = [
     {"weights"},
     {"io"},
     {"detect"},
+    {"track"},
     {"align"},
     {"data"},
     {"recognize"},
