@@ -54,8 +54,15 @@ def head_params(method, given: dict) -> dict:
     return _params.resolve(method.command_params(), given, method.name)
 
 
+def _union(a, b):
+    """The smallest window holding windows ``a`` and ``b`` (either may be None)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
 def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 192, padding: float = 0.4,
-                feather: float = 0.15, scale: float = 1.0, device=None):
+                feather: float = 0.15, scale: float = 1.0, device=None, also: AlignedFaces | None = None):
     """Cover the whole head of every face in ``found`` with ``method``'s head form.
 
     Parameters
@@ -68,6 +75,9 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
     feather : the ellipse's soft edge, a fraction of the face's width (0: a hard edge).
     scale : the head ellipse enlarged by this factor (:func:`~facedid_lib.align.head_ellipses`).
     device : where the method runs (None: the photo tensor's device, or the library default).
+    also : a second placement of each face of ``found`` (the same number, in the same order; a
+        video's smoothed track beside its raw one, :mod:`facedid_lib.track`): each face is covered
+        over the union of its two ellipses, by one run of the method.
 
     Returns
     -------
@@ -81,14 +91,20 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
     result = copy_photo(photo)
     if not len(found):
         return result
+    if also is not None and len(also) != len(found):
+        raise ValueError(f"also must place the same {len(found)} face(s), got {len(also)}")
     height, width = photo_size(photo)
-    ellipses = head_ellipses(found.transforms, size, padding, scale)
-    widths = face_widths(found.transforms, size, padding)
-    covered = head_windows(ellipses, height, width)
-    windows = head_windows(ellipses, height, width, margin=CONTEXT * widths)
-    for ellipse, face_width, inner, outer in zip(ellipses, widths, covered, windows):
-        if inner is None:
+    placements = [found] if also is None else [found, also]
+    ellipses = [head_ellipses(f.transforms, size, padding, scale) for f in placements]
+    widths = np.max([face_widths(f.transforms, size, padding) for f in placements], axis=0)
+    covered = [head_windows(e, height, width) for e in ellipses]
+    windows = [head_windows(e, height, width, margin=CONTEXT * widths) for e in ellipses]
+    for i, face_width in enumerate(widths):
+        if all(c[i] is None for c in covered):
             continue  # the head lies outside the photo
+        outer = windows[0][i]
+        for more in windows[1:]:
+            outer = _union(outer, more[i])
         x0, x1, y0, y1 = outer
         region = crop(result, x0, x1, y0, y1, device).to(torch.float32)
         new = method.head(region[None], **method.to_pixels(params, float(face_width)))
@@ -96,7 +112,9 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
         if new.shape[1:] != (3, y1 - y0, x1 - x0) or len(new) != 1:
             raise ValueError(f"{method.name}'s head form must keep the shape {tuple(region[None].shape)}, "
                              f"got {tuple(new.shape)}")
-        mask = ellipse_mask(ellipse, outer, feather * float(face_width), device)
+        mask = ellipse_mask(ellipses[0][i], outer, feather * float(face_width), device)
+        for more in ellipses[1:]:
+            mask = torch.maximum(mask, ellipse_mask(more[i], outer, feather * float(face_width), device))
         blended = region + mask * (new[0] - region)
         write_pixels(result, blended, mask > 0, x0, y0)
     return result

@@ -1,4 +1,13 @@
-"""Videos de-identified frame by frame, written atomically.
+"""Videos de-identified with every face followed through the clip, written atomically.
+
+A video file is there whole, so it is read twice (:func:`deidentify_video`): the first pass
+locates the faces of every frame (:func:`facedid_lib.align.locate_faces`) and keeps only their
+boxes and chip transforms; :func:`facedid_lib.track.follow` links them into tracks, fills the gaps
+where the detector missed a face, extends each track before and after and smooths it; the second
+pass covers, in each frame, every track's face over the union of its raw and its smoothed place
+(:func:`facedid_lib.pipeline.cover_heads` with ``also=``; an aligned chip from the raw place for
+``cover="inner"``). Frames stream through both passes: memory does not grow with the clip. With
+``tracking=None`` every frame is de-identified on its own (:func:`deidentify_photo`), as before.
 
 Example
 -------
@@ -21,21 +30,47 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
+from facedid_lib.align.chips import AlignedFaces, extract_chips, locate_faces
+from facedid_lib.align.paste import paste_back
+from facedid_lib.core.checks import check_images
+from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import temporary_sibling
+from facedid_lib.methods.registry import REGIONS
+from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
+from facedid_lib.track import TrackParams, follow, in_frame
 
-__all__ = ["deidentify_video"]
+__all__ = ["deidentify_video", "TrackParams"]
+
+
+def _frames(capture) -> Iterator[np.ndarray]:
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield frame
+
+
+def _placed(tracks, t: int, smooth: bool) -> AlignedFaces:
+    """The faces of the tracks that span frame ``t``, at their raw (or smoothed) place."""
+    rows = in_frame(tracks, t)
+    boxes = [(track.smooth_boxes if smooth else track.boxes)[row] for _, track, row in rows]
+    transforms = np.array([(track.smooth_landmarks if smooth else track.landmarks)[row] for _, track, row in rows])
+    return AlignedFaces(None, transforms.reshape(-1, 2, 3), Detections(boxes, [1.0] * len(boxes)),
+                        np.full((len(rows), 5, 2), np.nan), "tracked")
 
 
 def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog", size: int = 192,
                      padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
-                     device=None, progress: bool = True, fourcc: str = "mp4v", **method_params) -> int:
-    """De-identify every frame of a video file with :func:`deidentify_photo`.
+                     device=None, progress: bool = True, fourcc: str = "mp4v", *, cover: str = "inner",
+                     landmarks: str = "dlib", sensitive: bool = False, head_scale: float = 1.0,
+                     tracking: TrackParams | None = TrackParams(), **method_params) -> int:
+    """De-identify every face of a video file, followed through the clip (see the module's text).
 
     Frames are read with OpenCV and written, at the source's frame rate and size, to a temporary
     file beside ``dst_path`` that is renamed onto it at the end: an interrupted run leaves no
@@ -45,9 +80,11 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     ----------
     src_path, dst_path : video files; they must differ. The container follows ``dst_path``'s
         suffix (``.mp4``, ``.avi``); ``fourcc`` picks the codec (``"mp4v"``, ``"MJPG"``).
-    method, detector, size, padding, detector_params, feather, device, **method_params :
-        as for :func:`deidentify_photo`.
-    progress : show a progress bar.
+    method, detector, size, padding, detector_params, feather, device, cover, landmarks, sensitive,
+        head_scale, **method_params : as for :func:`deidentify_photo`.
+    progress : show a progress bar per pass.
+    tracking : how faces are followed (:class:`~facedid_lib.track.TrackParams`); None: each frame
+        on its own, a face the detector misses in a frame is not covered there.
 
     Returns
     -------
@@ -71,6 +108,25 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         raise FileNotFoundError(f"dst_path: folder {dst.parent} does not exist")
     if not isinstance(fourcc, str) or len(fourcc) != 4:
         raise ValueError(f"fourcc must be a 4-character codec name such as 'mp4v', got {fourcc!r}")
+    if cover not in REGIONS:
+        raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
+    params = head_params(method, method_params) if cover == "head" else None
+    located = dict(landmarks=landmarks, sensitive=sensitive, **(detector_params or {}))
+    tracks = None
+    if tracking is not None:  # the first pass: every frame's faces, then their tracks
+        found = []
+        capture = cv2.VideoCapture(str(src))
+        try:
+            if not capture.isOpened():
+                raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
+            for frame in tqdm(_frames(capture), total=_declared(capture), desc=f"locating faces in {src.name}",
+                              unit="frame", disable=not progress):
+                faces = locate_faces(np.ascontiguousarray(frame[:, :, ::-1]), detector, size, padding, **located)
+                found.append(faces)
+        finally:
+            capture.release()
+        tracks = follow([f.detections for f in found], tracking, landmarks=[f.transforms for f in found])
+        del found
     capture = cv2.VideoCapture(str(src))
     tmp = temporary_sibling(dst)
     writer = None
@@ -79,13 +135,9 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         if not capture.isOpened():
             raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)  # 0 or less where the container does not say
-        total = int(declared) if declared > 0 and math.isfinite(declared) else None
+        total = _declared(capture)
         with tqdm(total=total, desc=f"de-identifying {src.name}", unit="frame", disable=not progress) as bar:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
+            for frame in _frames(capture):
                 if writer is None:
                     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps,
                                              (frame.shape[1], frame.shape[0]))
@@ -93,8 +145,13 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
                         raise ValueError(f"dst_path: OpenCV cannot write {dst.suffix!r} videos "
                                          f"with codec {fourcc!r}")
                 rgb = np.ascontiguousarray(frame[:, :, ::-1])
-                new, _ = deidentify_photo(rgb, method, detector, size, padding, detector_params, feather,
-                                          device, **method_params)
+                if tracks is None:
+                    new, _ = deidentify_photo(rgb, method, detector, size, padding, detector_params, feather,
+                                              device, cover=cover, landmarks=landmarks, sensitive=sensitive,
+                                              head_scale=head_scale, **method_params)
+                else:
+                    new = _cover_tracked(rgb, tracks, frames, method, params, method_params, cover, size, padding,
+                                         feather, head_scale, device)
                 writer.write(np.ascontiguousarray(new[:, :, ::-1]))
                 frames += 1
                 bar.update(1)
@@ -111,3 +168,27 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         warnings.warn(f"src_path: {src} declares {total} frames but only {frames} could be read (a truncated or "
                       f"damaged file): {dst} holds those {frames}", stacklevel=2)
     return frames
+
+
+def _declared(capture) -> int | None:
+    """The frame count the container declares, or None where it does not say."""
+    declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(declared) if declared > 0 and math.isfinite(declared) else None
+
+
+def _cover_tracked(rgb, tracks, t: int, method, params, method_params: dict, cover: str, size: int, padding: float,
+                   feather: float, head_scale: float, device):
+    """Frame ``t`` with every track's face covered: the head over its raw and smoothed place, or an
+    aligned chip (the raw place) de-identified and pasted back."""
+    raw = _placed(tracks, t, smooth=False)
+    if cover == "head":
+        return cover_heads(rgb, raw, method, params, size, padding, feather, head_scale, device,
+                           also=_placed(tracks, t, smooth=True))
+    if not len(raw):
+        return rgb.copy()
+    chips = extract_chips(rgb, raw.transforms, size, device)
+    new = method(chips, **method_params)
+    check_images(new, "the method's output")
+    if new.shape != chips.shape:
+        raise ValueError(f"the method must return chips of shape {tuple(chips.shape)}, got {tuple(new.shape)}")
+    return paste_back(rgb, new, raw.transforms, padding, feather, device)

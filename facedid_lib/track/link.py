@@ -51,7 +51,9 @@ def link(frames: Sequence[Detections], landmarks: Sequence | None = None, *, min
     ----------
     frames : the detections of each frame.
     landmarks : per frame, ``(k, 5, 2)`` landmarks of its ``k`` detections (e.g. those of
-        :func:`~facedid_lib.align.locate_faces`); None: each detection's own, NaN where it has none.
+        :func:`~facedid_lib.align.locate_faces`), or any other per-face array of one trailing shape
+        carried along (their chip transforms, ``(k, 2, 3)``); None: each detection's own
+        landmarks, NaN where it has none.
     min_iou, reach : when a detection may continue a track (see the module's text; ``reach`` in
         box widths per frame).
     patience : a track unmatched for more frames than this is closed (a gap of up to
@@ -67,11 +69,12 @@ def link(frames: Sequence[Detections], landmarks: Sequence | None = None, *, min
         raise ValueError(f"need 0 < min_iou <= 1, reach >= 0 and patience >= 0, got {min_iou}, {reach}, {patience}")
     if landmarks is not None and len(landmarks) != len(frames):
         raise ValueError(f"landmarks must have one entry per frame: {len(landmarks)} for {len(frames)} frames")
+    shape = (5, 2) if landmarks is None or not len(landmarks) else np.asarray(landmarks[0], dtype=float).shape[1:]
     finished, open_ = [], []  # each: {"frames": [...], "boxes": [...], "marks": [...]}
     for t, found in enumerate(frames):
         boxes = np.asarray(found.boxes, dtype=float).reshape(-1, 4)
         if landmarks is not None:
-            marks = np.asarray(landmarks[t], dtype=float).reshape(-1, 5, 2)
+            marks = np.asarray(landmarks[t], dtype=float).reshape(-1, *shape)
         elif found.landmarks is not None:
             marks = np.asarray(found.landmarks, dtype=float).reshape(-1, 5, 2)
         else:
@@ -97,7 +100,7 @@ def link(frames: Sequence[Detections], landmarks: Sequence | None = None, *, min
     for track in sorted(finished + open_, key=lambda tr: tr["frames"][0]):
         start, end = track["frames"][0], track["frames"][-1]
         n = end - start + 1
-        boxes, marks = np.full((n, 4), np.nan), np.full((n, 5, 2), np.nan)
+        boxes, marks = np.full((n, 4), np.nan), np.full((n, *np.shape(track["marks"][0])), np.nan)
         observed = np.zeros(n, bool)
         for t, box, mark in zip(track["frames"], track["boxes"], track["marks"]):
             boxes[t - start], marks[t - start], observed[t - start] = box, mark, True

@@ -47,7 +47,8 @@ class TrackParams:
 @dataclass
 class Track:
     """One face in frames ``start .. start + len - 1``: per frame its ``boxes`` (x0, y0, x1, y1),
-    ``landmarks`` (5 points, NaN where unknown) and whether a detector ``observed`` it there;
+    ``landmarks`` (5 points, or what :func:`~facedid_lib.track.link` was given to carry; NaN where
+    unknown) and whether a detector ``observed`` it there;
     ``smooth_boxes`` and ``smooth_landmarks`` once :func:`complete` has run (else None)."""
 
     start: int
