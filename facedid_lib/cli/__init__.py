@@ -16,7 +16,7 @@ Usage::
     facedid -h                                          # the methods, one line each
     facedid blur -h                                     # blur's parameters and the common options
     facedid blur photo.jpg folder/ -o out/              # a photo and a folder (searched recursively)
-    facedid pixelate --face-block 0.3 clip.mp4 -o out/  # a video, frame by frame
+    facedid pixelate --keep-audio clip.mp4 -o out/  # a video: every face followed; its sound kept
     facedid eigenface --n-components 10 --faces celeba_subset/ photos/ -o out/
     facedid k-same-pixel --k 3 photos/ -o out/          # k-Same over all faces of all photos at once
     python -m facedid_lib.cli blur photo.jpg -o out/    # the same without the installed script

@@ -112,6 +112,9 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
                             f"is named, and the exit status is {EXIT_LEFT} when there is one")
     group.add_argument("--report", type=_path, metavar="FILE.json",
                        help="write what was done to each file (and, with --verify, what was found) as JSON")
+    group.add_argument("--keep-audio", action="store_true",
+                       help="keep a video's sound (its first audio stream, copied); by default it is dropped: "
+                            "a voice is personal data too")
     group = command.add_argument_group("faces")
     group.add_argument("--detector", type=_detector_type(detectors), default=DEFAULT_DETECTOR, metavar="DETECTOR",
                        help=f"face detector: {', '.join(detectors)}, or a union such as yunet+mmod (the faces of "

@@ -622,12 +622,13 @@ def _write_unchanged(job: _Job, photo: np.ndarray, run: _Run) -> None:
 
 
 def _video(job: _Job, run: _Run) -> None:
-    """De-identify a video frame by frame; its warnings (a truncated file) are named on stderr."""
+    """De-identify a video, every face followed by its track (the sound only with --keep-audio); its
+    warnings (a truncated file) are named on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             pipeline.deidentify_video(job.source, _target(job, run), run.runner, progress=not run.args.quiet,
-                                   **run.options)
+                                      keep_audio=run.args.keep_audio, **run.options)
             run.tally.written += 1
         except _ERRORS as err:
             run.tally.fail(job, err)

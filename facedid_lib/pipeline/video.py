@@ -20,13 +20,14 @@ Example
 ...     for _ in range(3):
 ...         clip.write(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
 ...     clip.release()
-...     deidentify_video(Path(folder, "clip.avi"), Path(folder, "hidden.avi"), gaussian_blur, sigma=6.0,
-...                      fourcc="MJPG", progress=False)
+...     deidentify_video(Path(folder, "clip.avi"), Path(folder, "hidden.mp4"), gaussian_blur, sigma=6.0,
+...                      progress=False)
 3
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -40,6 +41,7 @@ from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_images
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import temporary_sibling
+from facedid_lib.io.video import VideoWriter, frame_rate
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
@@ -67,19 +69,21 @@ def _placed(tracks, t: int, smooth: bool) -> AlignedFaces:
 
 def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog", size: int = 192,
                      padding: float = 0.4, detector_params: dict | None = None, feather: float = 0.15,
-                     device=None, progress: bool = True, fourcc: str = "mp4v", *, cover: str = "inner",
+                     device=None, progress: bool = True, *, keep_audio: bool = False, cover: str = "inner",
                      landmarks: str = "dlib", sensitive: bool = False, head_scale: float = 1.0,
                      tracking: TrackParams | None = TrackParams(), **method_params) -> int:
     """De-identify every face of a video file, followed through the clip (see the module's text).
 
-    Frames are read with OpenCV and written, at the source's frame rate and size, to a temporary
-    file beside ``dst_path`` that is renamed onto it at the end: an interrupted run leaves no
-    partial video.
+    Frames are read with OpenCV and encoded by ffmpeg (:class:`~facedid_lib.io.video.VideoWriter`:
+    H.264, Motion JPEG in ``.avi``), at the source's frame rate (as a fraction) and size, to a
+    temporary file beside ``dst_path`` that is renamed onto it at the end: an interrupted run leaves
+    no partial video. The sound is dropped unless ``keep_audio`` (a voice is personal data too).
 
     Parameters
     ----------
     src_path, dst_path : video files; they must differ. The container follows ``dst_path``'s
-        suffix (``.mp4``, ``.avi``); ``fourcc`` picks the codec (``"mp4v"``, ``"MJPG"``).
+        suffix (``.mp4``, ``.mkv``, ``.mov``, ``.avi``).
+    keep_audio : copy the source's first audio stream into the output, unchanged.
     method, detector, size, padding, detector_params, feather, device, cover, landmarks, sensitive,
         head_scale, **method_params : as for :func:`deidentify_photo`.
     progress : show a progress bar per pass.
@@ -106,8 +110,6 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         raise ValueError(f"dst_path must differ from src_path ({src}): the source would be overwritten")
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"dst_path: folder {dst.parent} does not exist")
-    if not isinstance(fourcc, str) or len(fourcc) != 4:
-        raise ValueError(f"fourcc must be a 4-character codec name such as 'mp4v', got {fourcc!r}")
     if cover not in REGIONS:
         raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
     params = head_params(method, method_params) if cover == "head" else None
@@ -134,16 +136,13 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     try:
         if not capture.isOpened():
             raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        fps = frame_rate(capture)
         total = _declared(capture)
         with tqdm(total=total, desc=f"de-identifying {src.name}", unit="frame", disable=not progress) as bar:
             for frame in _frames(capture):
                 if writer is None:
-                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps,
-                                             (frame.shape[1], frame.shape[0]))
-                    if not writer.isOpened():
-                        raise ValueError(f"dst_path: OpenCV cannot write {dst.suffix!r} videos "
-                                         f"with codec {fourcc!r}")
+                    writer = VideoWriter(tmp, (frame.shape[1], frame.shape[0]), fps,
+                                         audio_from=src if keep_audio else None)
                 rgb = np.ascontiguousarray(frame[:, :, ::-1])
                 if tracks is None:
                     new, _ = deidentify_photo(rgb, method, detector, size, padding, detector_params, feather,
@@ -152,17 +151,18 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
                 else:
                     new = _cover_tracked(rgb, tracks, frames, method, params, method_params, cover, size, padding,
                                          feather, head_scale, device)
-                writer.write(np.ascontiguousarray(new[:, :, ::-1]))
+                writer.write(new)
                 frames += 1
                 bar.update(1)
         if not frames:
             raise ValueError(f"src_path: no frame could be read from {src}")
-        writer.release()
+        writer.close()
         os.replace(tmp, dst)
     finally:
         capture.release()
         if writer is not None:
-            writer.release()
+            with contextlib.suppress(RuntimeError):
+                writer.close()
         tmp.unlink(missing_ok=True)
     if total and frames < total:
         warnings.warn(f"src_path: {src} declares {total} frames but only {frames} could be read (a truncated or "
