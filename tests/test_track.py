@@ -80,7 +80,8 @@ def test_landmarks_follow_their_boxes():
     assert np.isnan(track.landmarks).all() and not np.isnan(track.boxes).any()
 
 
-@pytest.mark.parametrize("kwargs", [dict(max_gap=-1), dict(extend=-2), dict(window=4), dict(window=0)])
+@pytest.mark.parametrize("kwargs", [dict(max_gap=-1), dict(extend=-2), dict(window=4), dict(window=0),
+                                    dict(enlarge=0)])
 def test_bad_track_parameters_are_refused(kwargs):
     with pytest.raises(ValueError):
         TrackParams(**kwargs)

@@ -41,7 +41,7 @@ from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_images
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import temporary_sibling
-from facedid_lib.io.video import VideoWriter, frame_rate
+from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
@@ -83,12 +83,14 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     ----------
     src_path, dst_path : video files; they must differ. The container follows ``dst_path``'s
         suffix (``.mp4``, ``.mkv``, ``.mov``, ``.avi``).
-    keep_audio : copy the source's first audio stream into the output, unchanged.
+    keep_audio : copy the source's first audio stream into the output, unchanged (a source without
+        sound gives an output without sound).
     method, detector, size, padding, detector_params, feather, device, cover, landmarks, sensitive,
         head_scale, **method_params : as for :func:`deidentify_photo`.
     progress : show a progress bar per pass.
-    tracking : how faces are followed (:class:`~facedid_lib.track.TrackParams`); None: each frame
-        on its own, a face the detector misses in a frame is not covered there.
+    tracking : how faces are followed (:class:`~facedid_lib.track.TrackParams`; a tracked head is
+        covered ``tracking.enlarge`` times larger); None: each frame on its own, a face the
+        detector misses in a frame is not covered there.
 
     Returns
     -------
@@ -142,7 +144,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
             for frame in _frames(capture):
                 if writer is None:
                     writer = VideoWriter(tmp, (frame.shape[1], frame.shape[0]), fps,
-                                         audio_from=src if keep_audio else None)
+                                         audio_from=src if keep_audio and audio_codec(src) else None)
                 rgb = np.ascontiguousarray(frame[:, :, ::-1])
                 if tracks is None:
                     new, _ = deidentify_photo(rgb, method, detector, size, padding, detector_params, feather,
@@ -150,7 +152,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
                                               head_scale=head_scale, **method_params)
                 else:
                     new = _cover_tracked(rgb, tracks, frames, method, params, method_params, cover, size, padding,
-                                         feather, head_scale, device)
+                                         feather, head_scale * tracking.enlarge, device)
                 writer.write(new)
                 frames += 1
                 bar.update(1)

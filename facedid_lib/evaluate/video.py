@@ -1,0 +1,85 @@
+"""Does a video pipeline cover every face in every frame? Measured on a clip whose true face boxes
+are known (:mod:`facedid_lib.data.drone`).
+
+What a pipeline covers does not depend on the method that fills the cover, so it is measured with
+two runs of ``fill`` over the whole head, one black and one white: a pixel is *covered* where the
+two outputs differ by more than half the range. A true face-frame (a visible face in one frame) is
+*left uncovered* when less than ``covered`` (90 %) of the face, the ellipse inscribed in its true
+box (the box's corners are background beside the chin and the temples), is covered. The frame-by-frame
+pipeline (``tracking=None``) and the tracked one (:class:`~facedid_lib.track.TrackParams`) run on
+the same file with the same detector.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from facedid_lib.io.video import read_frames
+from facedid_lib.methods.registry import get
+from facedid_lib.pipeline.video import deidentify_video
+from facedid_lib.track import TrackParams
+
+__all__ = ["coverage", "uncovered_faces", "coverage_table", "PIPELINES"]
+
+
+def coverage(clip, detector: str = "yunet", tracking: TrackParams | None = TrackParams(), head_scale: float = 1.0,
+             sensitive: bool = False, device=None) -> list[np.ndarray]:
+    """Per frame of ``clip``, the (H, W) boolean mask of the pixels the pipeline covers (see the module's text)."""
+    fill = get("fill")
+    with tempfile.TemporaryDirectory(prefix="facedid-coverage-") as folder:
+        outputs = []
+        for colour in ("black", "white"):
+            out = Path(folder, f"{colour}.avi")  # Motion JPEG at high quality: a coding error far below 128
+            deidentify_video(clip, out, fill, detector, cover="head", landmarks="auto", sensitive=sensitive,
+                             head_scale=head_scale, tracking=tracking, progress=False, device=device, colour=colour)
+            outputs.append(out)
+        return [np.abs(w.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 128
+                for b, w in zip(read_frames(outputs[0]), read_frames(outputs[1]))]
+
+
+def uncovered_faces(masks: Sequence[np.ndarray], truth: Sequence[Mapping], covered: float = 0.9) -> list[tuple]:
+    """``(frame, person)`` of every true face-frame less than ``covered`` of whose face (the ellipse
+    inscribed in its box, within the frame) is covered."""
+    left = []
+    for t, (mask, faces) in enumerate(zip(masks, truth)):
+        h, w = mask.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        for person, (x0, y0, x1, y1) in faces.items():
+            cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
+            face = ((xs + 0.5 - cx) / a) ** 2 + ((ys + 0.5 - cy) / b) ** 2 <= 1
+            if not face.any() or mask[face].mean() < covered:
+                left.append((t, person))
+    return left
+
+
+#: The pipelines :func:`coverage_table` compares: label -> (tracking, head scale).
+PIPELINES = {
+    "frame by frame": (None, 1.0),
+    "frame by frame, heads x1.4": (None, 1.4),
+    "tracked, heads x1.0": (TrackParams(enlarge=1.0), 1.0),
+    "tracked (default: heads x1.4)": (TrackParams(), 1.0),
+}
+
+
+def coverage_table(clip, truth: Sequence[Mapping], detectors: Sequence[str] = ("yunet",),
+                   pipelines: Mapping = PIPELINES, covered: float = 0.9, device=None) -> pd.DataFrame:
+    """One row per detector and pipeline (label -> ``(tracking, head_scale)``, default
+    :data:`PIPELINES`): the true face-frames, those left uncovered and their share (%), and the
+    share of the frames' pixels covered (%)."""
+    total = sum(len(faces) for faces in truth)
+    rows = {}
+    for detector in detectors:
+        for name, (tracking, head_scale) in pipelines.items():
+            masks = coverage(clip, detector, tracking, head_scale, device=device)
+            left = uncovered_faces(masks, truth, covered)
+            rows[detector, name] = {"face-frames": total, "left uncovered": len(left),
+                                    "uncovered %": 100 * len(left) / max(total, 1),
+                                    "pixels covered %": 100 * float(np.mean([m.mean() for m in masks]))}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["detector", "pipeline"])
+    return table
