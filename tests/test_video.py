@@ -172,3 +172,43 @@ def test_coverage_of_a_tracked_face_that_yunet_misses_in_some_frames(clip, missi
     alone = uncovered_faces(coverage(path, "yunet", None, device="cpu"), truth)
     followed = uncovered_faces(coverage(path, "yunet", TrackParams(max_gap=3, extend=2), device="cpu"), truth)
     assert [t for t, _ in alone] == list(MISSED) and followed == []
+
+
+def test_bad_videos_fail_with_a_message_and_leave_nothing(tmp_path, capsys, clip_with_sound):
+    """An audio-only file, a photo named .mp4, a file cut before its index: each fails (exit 1) with
+    its reason; a file damaged in the middle gives the frames before the damage and a warning."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from facedid_lib import cli
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip_with_sound), "-vn", "-c:a", "copy",
+                    str(inputs / "audio_only.mp4")], check=True)
+    (inputs / "still.mp4").write_bytes(_jpeg_bytes())
+    data = sample_clip().read_bytes()
+    (inputs / "cut.mp4").write_bytes(data[:20000])
+    middle = bytearray(data)
+    middle[len(data) // 3:len(data) // 3 + 40000] = bytes(40000)
+    (inputs / "damaged.mp4").write_bytes(bytes(middle))
+    code = cli.main(["pixelate", str(inputs), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "audio_only.mp4: src_path" in err and "cannot open" in err
+    assert "still.mp4" in err and "still JPEG image with a video's name" in err
+    assert "cut.mp4" in err
+    assert "damaged.mp4" in err and "declares 120 frames but only" in err
+    assert sorted(p.name for p in out.iterdir()) == ["damaged.mp4"]  # no partial file of the others
+    assert 0 < len(list(read_frames(out / "damaged.mp4"))) < 120
+
+
+def _jpeg_bytes() -> bytes:
+    import io as stdlib_io
+
+    from PIL import Image
+
+    buffer = stdlib_io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(buffer, format="JPEG")
+    return buffer.getvalue()

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["read_frames", "VideoWriter", "audio_codec", "frame_rate"]
+__all__ = ["read_frames", "VideoWriter", "audio_codec", "frame_rate", "still_image_format"]
 
 
 def read_frames(path, every: int = 1) -> Iterator[np.ndarray]:
@@ -58,6 +58,21 @@ def read_frames(path, every: int = 1) -> Iterator[np.ndarray]:
             index += 1
     finally:
         capture.release()
+
+
+#: The first bytes of still-image files that OpenCV would open as a one-frame "video".
+_STILL = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "GIF": b"GIF8", "BMP": b"BM",
+          "TIFF": b"II*\x00", "TIFF (big-endian)": b"MM\x00*"}
+
+
+def still_image_format(path) -> str | None:
+    """The still-image format of the file at ``path`` (``"JPEG"``, ``"PNG"``, ``"WebP"``, ...) where
+    its first bytes name one, else None: a photo with a video's name is not a video."""
+    with open(path, "rb") as file:
+        head = file.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for name, signature in _STILL.items() if head.startswith(signature)), None)
 
 
 def frame_rate(capture_or_path) -> Fraction:

@@ -41,7 +41,7 @@ from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_images
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import temporary_sibling
-from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate
+from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
@@ -114,6 +114,9 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         raise FileNotFoundError(f"dst_path: folder {dst.parent} does not exist")
     if cover not in REGIONS:
         raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
+    still = still_image_format(src)
+    if still is not None:
+        raise ValueError(f"src_path: {src} is a still {still} image with a video's name: give it an image suffix")
     params = head_params(method, method_params) if cover == "head" else None
     located = dict(landmarks=landmarks, sensitive=sensitive, **(detector_params or {}))
     tracks = None
