@@ -120,25 +120,29 @@ def _walkers(rng, scene: DroneScene, ground_size, n_faces: int) -> list[dict]:
     return people
 
 
-def _paste(canvas: np.ndarray, image: np.ndarray, x0: int, y0: int, alpha: np.ndarray) -> None:
-    h, w = image.shape[:2]
-    H, W = canvas.shape[:2]
-    ax0, ay0, ax1, ay1 = max(x0, 0), max(y0, 0), min(x0 + w, W), min(y0 + h, H)
+def _overlap(shape, x0: int, y0: int, h: int, w: int):
+    """``(canvas slices, image slices)`` where an ``h x w`` image placed at ``(x0, y0)`` meets a
+    canvas of ``shape``, or None where it does not."""
+    ax0, ay0, ax1, ay1 = max(x0, 0), max(y0, 0), min(x0 + w, shape[1]), min(y0 + h, shape[0])
     if ax0 >= ax1 or ay0 >= ay1:
-        return
-    part = (slice(ay0 - y0, ay1 - y0), slice(ax0 - x0, ax1 - x0))
-    a = alpha[part][..., None]
-    region = canvas[ay0:ay1, ax0:ax1].astype(np.float32)
-    canvas[ay0:ay1, ax0:ax1] = (region * (1 - a) + image[part].astype(np.float32) * a).astype(np.uint8)
+        return None
+    return (slice(ay0, ay1), slice(ax0, ax1)), (slice(ay0 - y0, ay1 - y0), slice(ax0 - x0, ax1 - x0))
 
 
-def _paste_owner(owner: np.ndarray, where: np.ndarray, x0: int, y0: int, number: int) -> None:
-    h, w = where.shape
-    H, W = owner.shape
-    ax0, ay0, ax1, ay1 = max(x0, 0), max(y0, 0), min(x0 + w, W), min(y0 + h, H)
-    if ax0 < ax1 and ay0 < ay1:
-        region = owner[ay0:ay1, ax0:ax1]
-        region[where[ay0 - y0:ay1 - y0, ax0 - x0:ax1 - x0]] = number
+def _paste(canvas: np.ndarray, image: np.ndarray, x0: int, y0: int, alpha: np.ndarray) -> None:
+    where = _overlap(canvas.shape, x0, y0, *image.shape[:2])
+    if where is not None:
+        inside, part = where
+        a = alpha[part][..., None]
+        canvas[inside] = (canvas[inside].astype(np.float32) * (1 - a) + image[part].astype(np.float32) * a
+                          ).astype(np.uint8)
+
+
+def _paste_owner(owner: np.ndarray, shown: np.ndarray, x0: int, y0: int, number: int) -> None:
+    where = _overlap(owner.shape, x0, y0, *shown.shape)
+    if where is not None:
+        inside, part = where
+        owner[inside][shown[part]] = number
 
 
 def render(scene: DroneScene, faces: np.ndarray):
@@ -194,9 +198,8 @@ def render(scene: DroneScene, faces: np.ndarray):
                 continue  # an occluder or another head hides most of the face
             corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]]) @ camera.T
             box = np.array([*corners.min(0), *corners.max(0)])
-            inside = (min(box[2], w) - max(box[0], 0)) * (min(box[3], h) - max(box[1], 0))
-            area = (box[2] - box[0]) * (box[3] - box[1])
-            if inside > 0 and min(box[2], w) > max(box[0], 0) and inside >= 0.7 * area:
+            inside = max(0.0, min(box[2], w) - max(box[0], 0)) * max(0.0, min(box[3], h) - max(box[1], 0))
+            if inside > 0 and inside >= 0.7 * (box[2] - box[0]) * (box[3] - box[1]):
                 truth[number] = box
         yield frame, truth
 

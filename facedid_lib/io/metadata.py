@@ -31,7 +31,7 @@ Example
 
 from __future__ import annotations
 
-__all__ = ["SUFFIX_FORMATS", "resave_reason"]
+__all__ = ["SUFFIX_FORMATS", "resave_reason", "image_format"]
 
 #: The suffixes whose files are checked, and the format each names.
 SUFFIX_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WebP"}
@@ -56,14 +56,15 @@ def resave_reason(data: bytes, suffix: str) -> str | None:
     if wanted is None:
         return (f"{suffix or 'a file without a suffix'} is not one of the formats checked for metadata "
                 f"({', '.join(SUFFIX_FORMATS)})")
-    found = _format(data)
+    found = image_format(data)
     if found != wanted:
         return f"its content is {found or 'no JPEG, PNG or WebP'}, not the {wanted} its suffix {suffix} names"
     extras = list(dict.fromkeys(_SCANNERS[found](data)))
     return f"it has {', '.join(extras)}" if extras else None
 
 
-def _format(data: bytes) -> str | None:
+def image_format(data: bytes) -> str | None:
+    """``"JPEG"``, ``"PNG"`` or ``"WebP"`` where the first bytes of ``data`` name that format, else None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WebP"
     return next((name for name, signature in _SIGNATURES.items() if data.startswith(signature)), None)

@@ -22,6 +22,8 @@ from typing import Iterator
 
 import numpy as np
 
+from facedid_lib.io.metadata import image_format
+
 __all__ = ["read_frames", "VideoWriter", "audio_codec", "frame_rate", "still_image_format"]
 
 
@@ -60,9 +62,9 @@ def read_frames(path, every: int = 1) -> Iterator[np.ndarray]:
         capture.release()
 
 
-#: The first bytes of still-image files that OpenCV would open as a one-frame "video".
-_STILL = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "GIF": b"GIF8", "BMP": b"BM",
-          "TIFF": b"II*\x00", "TIFF (big-endian)": b"MM\x00*"}
+#: The first bytes of the still-image files, besides those of :func:`~facedid_lib.io.metadata.image_format`,
+#: that OpenCV would open as a one-frame "video".
+_STILL = {"GIF": b"GIF8", "BMP": b"BM", "TIFF": b"II*\x00", "TIFF (big-endian)": b"MM\x00*"}
 
 
 def still_image_format(path) -> str | None:
@@ -70,9 +72,8 @@ def still_image_format(path) -> str | None:
     its first bytes name one, else None: a photo with a video's name is not a video."""
     with open(path, "rb") as file:
         head = file.read(16)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return next((name for name, signature in _STILL.items() if head.startswith(signature)), None)
+    return image_format(head) or next((name for name, signature in _STILL.items() if head.startswith(signature)),
+                                      None)
 
 
 def frame_rate(capture_or_path) -> Fraction:
@@ -146,7 +147,6 @@ class VideoWriter:
             audio_path=None if audio_from is None else str(audio_from),
             audio_codec=None if audio_from is None else "copy")
         self._frames.send(None)  # starts ffmpeg
-        self.written = 0
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one ``(H, W, 3)`` uint8 RGB frame of the writer's size."""
@@ -156,7 +156,6 @@ class VideoWriter:
             self._frames.send(np.ascontiguousarray(frame))
         except (OSError, RuntimeError) as err:
             raise RuntimeError(f"ffmpeg could not write {self.path}: {err}") from None
-        self.written += 1
 
     def close(self) -> None:
         """Finish the file (ffmpeg flushes and exits)."""

@@ -36,9 +36,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from facedid_lib.align.chips import AlignedFaces, extract_chips, locate_faces
-from facedid_lib.align.paste import paste_back
-from facedid_lib.core.checks import check_images
+from facedid_lib.align.chips import AlignedFaces, locate_faces
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import temporary_sibling
 from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
@@ -189,11 +187,5 @@ def _cover_tracked(rgb, tracks, t: int, method, params, method_params: dict, cov
     if cover == "head":
         return cover_heads(rgb, raw, method, params, size, padding, feather, head_scale, device,
                            also=_placed(tracks, t, smooth=True))
-    if not len(raw):
-        return rgb.copy()
-    chips = extract_chips(rgb, raw.transforms, size, device)
-    new = method(chips, **method_params)
-    check_images(new, "the method's output")
-    if new.shape != chips.shape:
-        raise ValueError(f"the method must return chips of shape {tuple(chips.shape)}, got {tuple(new.shape)}")
-    return paste_back(rgb, new, raw.transforms, padding, feather, device)
+    return deidentify_photo(rgb, method, size=size, padding=padding, feather=feather, device=device, found=raw,
+                            **method_params)[0]
