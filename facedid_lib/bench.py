@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory} [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory,video} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A (also with chapter 7's
@@ -28,6 +28,15 @@ command on one camera-sized photo of 12 and one of 48 megapixels (a wild photo o
 enlarged onto a grey canvas, its face a third of the width, saved as JPEG), each in a fresh
 process under ``/usr/bin/time -v``, as a user would run it: read, detect (HOG, in tiles on large
 photos), align, pixelate, paste back, write. ``--batch`` and ``--repeat`` are not used.
+
+``video`` generates three drone clips (:mod:`facedid_lib.data.drone`, seeds 0 to 2, 96 frames of
+480 x 270 or ``--frames``, every face box known) and runs ``facedid fill`` on each in a fresh process, frame by
+frame and tracked, and ``deface --replacewith solid`` beside them where ``--deface`` names its
+executable (it needs the GUI build of OpenCV: give it an environment of its own). Both draw black
+over the faces, so a pixel is *covered* where the output is black (every channel under 24), and a
+true face-frame is left uncovered when less than 90 % of its inscribed ellipse is
+(:func:`facedid_lib.evaluate.video.uncovered_faces`). Frames per second are the clip's frames over
+the whole process's wall time (start-up included, as a user waits for it), best of ``--repeat``.
 """
 
 from __future__ import annotations
@@ -248,6 +257,47 @@ def memory(batch: int = 0, repeat: int = 0, device=None, sizes=((4000, 3000), (8
     return table
 
 
+def video(batch: int = 0, repeat: int = 1, device=None, seeds=(0, 1, 2), deface: str | None = None,
+          frames: int = 96) -> pd.DataFrame:
+    """Frames per second and true face-frames left uncovered on generated drone clips of ``frames``
+    frames: ``facedid fill`` frame by frame and tracked, and ``deface`` where ``deface`` is its executable."""
+    from facedid_lib.data.drone import DroneScene, drone_clip
+    from facedid_lib.evaluate.video import uncovered_faces
+    from facedid_lib.io.video import read_frames
+
+    tools = {"facedid fill, frame by frame": ["--no-tracking"], "facedid fill, tracked (default)": []}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="facedid-bench-video-") as folder:
+        for seed in seeds:
+            clip = Path(folder, f"drone{seed}.mp4")
+            truth = drone_clip(clip, DroneScene(frames=frames, seed=seed))
+            commands = {name: [sys.executable, "-m", "facedid_lib.cli", "fill", str(clip), "-o",
+                               str(Path(folder, f"out{k}")), "--overwrite", "-q", *extra,
+                               *(["--device", str(device)] if device else [])]
+                        for k, (name, extra) in enumerate(tools.items())}
+            outputs = {name: Path(folder, f"out{k}", clip.name) for k, name in enumerate(tools)}
+            if deface:
+                outputs["deface 1.5 (solid)"] = Path(folder, f"deface{seed}.mp4")
+                commands["deface 1.5 (solid)"] = [deface, str(clip), "-o", str(outputs["deface 1.5 (solid)"]),
+                                                  "--replacewith", "solid"]
+            for name, command in commands.items():
+                seconds = float("inf")
+                for _ in range(max(repeat, 1)):
+                    start = time.perf_counter()
+                    run = subprocess.run(command, capture_output=True, text=True)
+                    seconds = min(seconds, time.perf_counter() - start)
+                    if run.returncode != 0:
+                        raise RuntimeError(f"{name} failed on {clip.name}: {run.stderr[-500:]}")
+                masks = [frame.max(axis=2) < 24 for frame in read_frames(outputs[name])]
+                total = sum(len(faces) for faces in truth)
+                left = uncovered_faces(masks, truth)
+                rows.append({"clip": f"seed {seed}", "tool": name, "face-frames": total, "left uncovered": len(left),
+                             "frames/s": len(truth) / seconds, "pixels covered %": 100 * float(np.mean(masks))})
+    table = pd.DataFrame(rows).set_index(["clip", "tool"])
+    table.attrs.update(batch=1, device=str(config.resolve_device(device)), threads=torch.get_num_threads())
+    return table
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -255,15 +305,18 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory"])
+    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory", "video"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--deface", default=None, help="video: deface's executable, run beside facedid")
+    parser.add_argument("--frames", type=int, default=96, help="video: frames per generated clip")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
-    suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory}[args.suite]
-    table = suite(args.batch, args.repeat, device=args.device)
+    suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory, "video": video}[args.suite]
+    extra = {"deface": args.deface, "frames": args.frames} if args.suite == "video" else {}
+    table = suite(args.batch, args.repeat, device=args.device, **extra)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
     print(table.round(2 if args.suite == "attacks" else 1).to_string())
     if args.suite == "models":
@@ -281,6 +334,9 @@ def main(argv=None) -> None:
     elif args.suite == "methods":
         speed = table["speed"]
         print(f"blur, ours / torchvision speed: {speed['blur'] / speed['blur (torchvision)']:.2f}x")
+    elif args.suite == "video":
+        totals = table.groupby(level="tool", sort=False)[["face-frames", "left uncovered"]].sum()
+        print(totals.to_string())
     else:
         per = table["s per megapixel"]
         print(f"time per megapixel, largest / smallest photo: {per.iloc[-1] / per.iloc[0]:.2f}x")

@@ -86,3 +86,21 @@ def test_memory_benchmark_runs_the_command_under_gnu_time(monkeypatch, data_fold
     assert list(table.index) == ["640 x 480", "1280 x 960"]
     assert (table["peak MB"] > 100).all() and (table["seconds"] > 0).all()
     assert table["megapixels"].tolist() == [0.3072, 1.2288]
+
+
+def test_video_benchmark_counts_what_each_tool_leaves_uncovered(monkeypatch, data_folder, tmp_path, capsys):
+    """facedid frame by frame and tracked on a short drone clip, and a stand-in for deface that
+    copies the clip (it covers nothing: every true face-frame is left)."""
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path / "cache"))
+    copier = tmp_path / "copy-deface"
+    copier.write_text('#!/bin/sh\ncp "$1" "$3"\n')
+    copier.chmod(0o755)
+    table = bench.video(repeat=1, device="cpu", seeds=(0,), deface=str(copier), frames=24)
+    rows = table.loc["seed 0"]
+    total = rows["face-frames"].iloc[0]
+    assert total > 0 and (rows["face-frames"] == total).all()
+    assert rows.loc["deface 1.5 (solid)", "left uncovered"] == total
+    assert rows.loc["facedid fill, tracked (default)", "left uncovered"] <= rows.loc[
+        "facedid fill, frame by frame", "left uncovered"] < total
+    assert (rows["frames/s"] > 0).all()

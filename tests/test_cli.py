@@ -369,12 +369,21 @@ def test_k_same_needs_k_faces(photos, tmp_path, capsys):
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
-def test_k_same_does_not_run_on_videos(photos, tmp_path, capsys):
-    (photos / "clip.mp4").write_bytes(b"")
+def test_k_same_runs_the_photos_as_one_set_and_a_video_as_a_set_of_its_own(photos, tmp_path, capsys):
+    """The photos' faces are one set (3 photos written); the clip of one person is a set of one
+    track, too few for k = 2: it fails with the reason, and the photos are written all the same."""
+    from facedid_lib.data.wild import sample_clip
+    from facedid_lib.io.video import read_frames
+
+    writer = cv2.VideoWriter(str(photos / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (176, 144))
+    for frame in list(read_frames(sample_clip()))[:6]:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
     code, out, err = run(capsys, "k-same-pixel", "--k", "2", photos, "-o", tmp_path / "out", *FAST)
     assert code == 1
-    assert "clip.mp4" in err and "videos" in err
+    assert "clip.avi" in err and "runs once over the video's tracks (one face per person)" in err
     assert "3 written" in out and "1 failed" in out
+    assert not (tmp_path / "out" / "clip.avi").exists()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -212,3 +212,100 @@ def _jpeg_bytes() -> bytes:
     buffer = stdlib_io.BytesIO()
     Image.new("RGB", (64, 48), (120, 90, 60)).save(buffer, format="JPEG")
     return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# one de-identification per person: one draw per track, whole-set methods over the tracks
+
+
+def _spy(monkeypatch, name: str, output=lambda images, **params: images * 0):
+    """The registered method ``name`` with its function replaced by one that records its calls."""
+    import dataclasses
+
+    calls = []
+    method = REGISTRY[name]
+
+    def fn(images, **params):
+        calls.append((len(images), params))
+        return output(images, **params)
+
+    spied = dataclasses.replace(method, fn=fn)
+    monkeypatch.setitem(REGISTRY, name, spied)
+    return spied, calls
+
+
+def test_track_seed_differs_per_track_and_repeats_per_clip():
+    seeds = [pipeline.track_seed(7, j) for j in range(50)]
+    assert len(set(seeds)) == 50 and all(0 <= s < 2**31 for s in seeds)
+    assert seeds == [pipeline.track_seed(7, j) for j in range(50)] and seeds[0] != pipeline.track_seed(8, 0)
+    assert pipeline.draws_at_random(REGISTRY["gaussian-noise"]) and pipeline.draws_at_random(REGISTRY["ciagan"])
+    assert not pipeline.draws_at_random(REGISTRY["blur"])
+    assert pipeline.draws_at_random(REGISTRY["impulse-noise"].on_chips(80.0))
+
+
+@pytest.mark.parametrize("cover", ["inner", "head"])
+def test_a_random_method_draws_once_per_track_not_once_per_frame(clip, tmp_path, monkeypatch, cover):
+    path, _ = clip
+    method, calls = _spy(monkeypatch, "gaussian-noise", lambda images, sigma, seed: images)
+    if cover == "head":
+        method = _with_head_spy(method, calls)
+    options = dict(detector="yunet", landmarks="auto", cover=cover, progress=False, device="cpu", seed=5)
+    pipeline.deidentify_video(path, tmp_path / "tracked.avi", method, **options)
+    assert len(calls) == 12  # one face in each of the 12 frames: one call per frame, one face per call
+    assert {params["seed"] for _, params in calls} == {pipeline.track_seed(5, 0)}
+    calls.clear()
+    pipeline.deidentify_video(path, tmp_path / "per_frame.avi", method, tracking=None, **options)
+    assert {params["seed"] for _, params in calls} == {5}  # frame by frame: the seed given, in every frame
+
+
+def _with_head_spy(method, calls):
+    """``method`` with a head form that records its calls as ``fn`` does."""
+    import dataclasses
+
+    def head(region, **params):
+        calls.append((len(region), params))
+        return region
+
+    return dataclasses.replace(method, head=head)
+
+
+def test_track_faces_average_what_the_detector_saw():
+    from facedid_lib.track import Track
+
+    frames = [np.full((64, 64, 3), value, np.uint8) for value in (0, 100, 200, 250)]
+    whole = np.array([[1.0, 0, 0], [0, 1.0, 0]])  # the chip is the frame's top-left 32 x 32
+    seen = Track(0, np.zeros((4, 4)), np.repeat(whole[None], 4, 0), np.array([True, True, True, False]))
+    late = Track(2, np.zeros((2, 4)), np.repeat(whole[None], 2, 0), np.array([False, True]))
+    faces = pipeline.track_faces(frames, [seen, late], size=32, device="cpu")
+    assert faces.shape == (2, 3, 32, 32)
+    assert _all_near(faces[0], 100 / 255) and _all_near(faces[1], 250 / 255)
+
+
+def _all_near(tensor, value) -> bool:
+    return bool((tensor - value).abs().max() < 1e-5)
+
+
+def test_a_whole_set_method_runs_once_over_the_tracks(clip, tmp_path, monkeypatch):
+    path, originals = clip
+    grey = lambda images, **params: images * 0 + 0.5  # noqa: E731
+    method, calls = _spy(monkeypatch, "k-same-pixel", grey)
+    out = tmp_path / "ksame.avi"
+    assert pipeline.deidentify_video(path, out, method, detector="yunet", landmarks="auto", progress=False,
+                                     device="cpu", k=2) == 12
+    assert [n for n, _ in calls] == [1]  # one face per person: the clip's one track, not its 12 face-frames
+    assert min(_face_change(originals, read_frames(out))) > 20  # every frame's face replaced
+    with pytest.raises(ValueError, match="tracking and cover='inner'"):
+        pipeline.deidentify_video(path, tmp_path / "no.avi", method, tracking=None, progress=False, k=2)
+    assert not (tmp_path / "no.avi").exists()
+
+
+def test_the_command_runs_k_same_over_a_videos_tracks_and_says_why_one_person_is_too_few(clip, tmp_path, capsys):
+    from facedid_lib import cli
+
+    path, _ = clip
+    code = cli.main(["k-same-pixel", "--k", "2", str(path), "-o", str(tmp_path / "out"), "-q", "--detector", "yunet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "k-same-pixel runs once over the video's tracks (one face per person) and cannot run on the 1 track(s)" \
+           in err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -115,6 +115,9 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
     group.add_argument("--keep-audio", action="store_true",
                        help="keep a video's sound (its first audio stream, copied); by default it is dropped: "
                             "a voice is personal data too")
+    group.add_argument("--no-tracking", dest="tracking", action="store_false",
+                       help="de-identify a video frame by frame, each frame on its own (by default every face is "
+                            "followed through the clip, so that a face missed in a frame is covered there too)")
     group = command.add_argument_group("faces")
     group.add_argument("--detector", type=_detector_type(detectors), default=DEFAULT_DETECTOR, metavar="DETECTOR",
                        help=f"face detector: {', '.join(detectors)}, or a union such as yunet+mmod (the faces of "
@@ -156,7 +159,9 @@ def _description(method: dict) -> str:
                      "FACEDID_DATA), at the chip size, once (cached where it is trained).")
     if method["whole_set"]:
         lines.append("It sees all faces at once: every photo is read and aligned first, the method runs once "
-                     "on the faces of all photos together, then each photo is written. Videos are not supported.")
+                     "on the faces of all photos together, then each photo is written. A video is a set of its own: "
+                     "the method runs once on its tracks' faces (one per person, the mean of its aligned chips), "
+                     "and every frame of a person gets that person's result.")
     return _plain("\n".join(lines))
 
 

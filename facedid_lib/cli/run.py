@@ -627,8 +627,9 @@ def _video(job: _Job, run: _Run) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            tracking = {} if run.args.tracking else {"tracking": None}
             pipeline.deidentify_video(job.source, _target(job, run), run.runner, progress=not run.args.quiet,
-                                      keep_audio=run.args.keep_audio, **run.options)
+                                      keep_audio=run.args.keep_audio, **tracking, **run.options)
             run.tally.written += 1
         except _ERRORS as err:
             run.tally.fail(job, err)
@@ -639,18 +640,16 @@ def _video(job: _Job, run: _Run) -> None:
 def _photos(run: _Run, jobs):
     """The readable photos of ``jobs`` as ``(job, photo)`` pairs, for the pipeline; the rest is done here.
 
-    Per face, an existing output is skipped before its input is read and a video is de-identified
-    frame by frame as it comes; a whole-set method cannot run on videos (they fail), and outputs
-    that exist are skipped after it ran (every face counts for it)."""
+    An existing output is skipped before its input is read, and a video is de-identified as it
+    comes (a whole-set method runs over that video's own tracks, one face per person); for a
+    whole-set method, photos whose output exists are skipped after it ran (every face counts for it)."""
     whole_set = run.method.whole_set
     for job in jobs:
-        if not whole_set and _exists(job, run):
-            continue
         if job.video:
-            if whole_set:
-                run.tally.fail(job, f"{run.method.name} sees all faces at once and does not run on videos")
-            else:
+            if not _exists(job, run):
                 _video(job, run)
+            continue
+        if not whole_set and _exists(job, run):
             continue
         photo = _read(job, run)
         if photo is not None:

@@ -5,14 +5,14 @@ head), check the result.
 :func:`deidentify_photos` for a set of photos, per face or once on all faces for a whole-set
 method such as k-Same), :mod:`~facedid_lib.pipeline.head` (:func:`cover_heads`: the whole head in
 the photo, ``cover="head"``), :mod:`~facedid_lib.pipeline.verify` (:func:`verify_photo`: another
-detector and SFace on the output) and :mod:`~facedid_lib.pipeline.video` (:func:`deidentify_video`,
-frame by frame). The ``facedid`` command (:mod:`facedid_lib.cli`) runs :func:`deidentify_photos`.
+detector and SFace on the output) and :mod:`~facedid_lib.pipeline.video` (:func:`deidentify_video`:
+every face followed by its track, one de-identification per person). The ``facedid`` command (:mod:`facedid_lib.cli`) runs :func:`deidentify_photos`.
 """
 
 from facedid_lib.pipeline.head import cover_chip_heads, cover_heads, head_params
 from facedid_lib.pipeline.photos import Deidentified, WholeSetFailed, deidentify_photo, deidentify_photos
 from facedid_lib.pipeline.verify import Verification, verifier_for, verify_photo
-from facedid_lib.pipeline.video import deidentify_video
+from facedid_lib.pipeline.video import deidentify_video, draws_at_random, track_faces, track_seed
 
 __all__ = ["Deidentified", "WholeSetFailed", "deidentify_photo", "deidentify_photos", "deidentify_video",
-           "cover_heads", "cover_chip_heads", "head_params", "Verification", "verifier_for", "verify_photo"]
+           "track_seed", "track_faces", "draws_at_random", "cover_heads", "cover_chip_heads", "head_params", "Verification", "verifier_for", "verify_photo"]

@@ -22,6 +22,8 @@ Example
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -62,7 +64,8 @@ def _union(a, b):
 
 
 def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 192, padding: float = 0.4,
-                feather: float = 0.15, scale: float = 1.0, device=None, also: AlignedFaces | None = None):
+                feather: float = 0.15, scale: float = 1.0, device=None, also: AlignedFaces | None = None,
+                each: Sequence[dict] | None = None):
     """Cover the whole head of every face in ``found`` with ``method``'s head form.
 
     Parameters
@@ -78,6 +81,8 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
     also : a second placement of each face of ``found`` (the same number, in the same order; a
         video's smoothed track beside its raw one, :mod:`facedid_lib.track`): each face is covered
         over the union of its two ellipses, by one run of the method.
+    each : per face of ``found``, parameters that replace those of ``params`` for that face (a
+        video gives each track its own ``seed``, :func:`facedid_lib.pipeline.track_seed`).
 
     Returns
     -------
@@ -93,6 +98,8 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
         return result
     if also is not None and len(also) != len(found):
         raise ValueError(f"also must place the same {len(found)} face(s), got {len(also)}")
+    if each is not None and len(each) != len(found):
+        raise ValueError(f"each must hold the parameters of the same {len(found)} face(s), got {len(each)}")
     height, width = photo_size(photo)
     placements = [found] if also is None else [found, also]
     ellipses = [head_ellipses(f.transforms, size, padding, scale) for f in placements]
@@ -107,7 +114,8 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
             outer = _union(outer, more[i])
         x0, x1, y0, y1 = outer
         region = crop(result, x0, x1, y0, y1, device).to(torch.float32)
-        new = method.head(region[None], **method.to_pixels(params, float(face_width)))
+        mine = params if each is None else head_params(method, {**params, **each[i]})
+        new = method.head(region[None], **method.to_pixels(mine, float(face_width)))
         check_images(new, f"{method.name}'s head form output")
         if new.shape[1:] != (3, y1 - y0, x1 - x0) or len(new) != 1:
             raise ValueError(f"{method.name}'s head form must keep the shape {tuple(region[None].shape)}, "

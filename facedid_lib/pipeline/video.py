@@ -6,8 +6,19 @@ boxes and chip transforms; :func:`facedid_lib.track.follow` links them into trac
 where the detector missed a face, extends each track before and after and smooths it; the second
 pass covers, in each frame, every track's face over the union of its raw and its smoothed place
 (:func:`facedid_lib.pipeline.cover_heads` with ``also=``; an aligned chip from the raw place for
-``cover="inner"``). Frames stream through both passes: memory does not grow with the clip. With
+``cover="inner"``). Frames stream through every pass: memory does not grow with the clip. With
 ``tracking=None`` every frame is de-identified on its own (:func:`deidentify_photo`), as before.
+
+**One de-identification per person.** A method that draws at random (a ``seed`` parameter: the
+noises, the GAN's random target identity) draws once per track, not once per frame: track ``j``
+gets the seed :func:`track_seed` ``(seed, j)`` in every frame, so a face does not flicker and an
+attacker who averages a track's frames averages the same draw (:func:`facedid_lib.evaluate.averaging.averaging_table`).
+A *whole-set* method (k-Same, whose faces are averages over a set) runs over the clip's tracks
+instead of its face-frames: a third pass between the two averages each track's aligned chips over
+the frames where the detector saw it (:func:`track_faces`), the method runs once on these track
+faces, and every frame of track ``j`` gets the ``j``-th result. Run on the face-frames instead,
+k-Same's k nearest faces would be the same person in neighbouring frames, and k-anonymity would
+be an illusion.
 
 Example
 -------
@@ -31,21 +42,50 @@ import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
+import torch
 
-from facedid_lib.align.chips import AlignedFaces, locate_faces
+from facedid_lib.align.chips import AlignedFaces, extract_chips, locate_faces
+from facedid_lib.align.paste import paste_back
+from facedid_lib.core.checks import check_images
 from facedid_lib.detect.base import Detections
-from facedid_lib.io.images import temporary_sibling
+from facedid_lib.io.images import copy_photo, temporary_sibling
 from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
 from facedid_lib.track import TrackParams, follow, in_frame
 
-__all__ = ["deidentify_video", "TrackParams"]
+__all__ = ["deidentify_video", "TrackParams", "track_seed", "draws_at_random", "track_faces"]
+
+
+def track_seed(seed: int, track: int) -> int:
+    """The seed of track number ``track`` when the method's ``seed`` is ``seed``: one draw of
+    :class:`numpy.random.SeedSequence` ``([seed, track])``, in ``0 .. 2**31 - 1`` (tracks get
+    independent draws; the same clip and seed give the same draws).
+
+    >>> track_seed(0, 0) == track_seed(0, 0), track_seed(0, 0) == track_seed(0, 1)
+    (True, False)
+    """
+    return int(np.random.SeedSequence([int(seed), int(track)]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def draws_at_random(method) -> bool:
+    """Whether ``method`` (a registered :class:`~facedid_lib.methods.Method` or its command form)
+    draws at random: it declares a ``seed`` parameter."""
+    method = getattr(method, "method", method)  # CommandOnChips -> Method
+    return any(p.name == "seed" for p in getattr(method, "params", ()))
+
+
+def _seed(method, method_params: dict) -> int:
+    """The base seed: the one given, else the method's declared default."""
+    if "seed" in method_params:
+        return int(method_params["seed"])
+    method = getattr(method, "method", method)
+    return int(next(p.default for p in method.params if p.name == "seed"))
 
 
 def _frames(capture) -> Iterator[np.ndarray]:
@@ -83,7 +123,10 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         suffix (``.mp4``, ``.mkv``, ``.mov``, ``.avi``).
     keep_audio : copy the source's first audio stream into the output, unchanged (a source without
         sound gives an output without sound).
-    method, detector, size, padding, detector_params, feather, device, cover, landmarks, sensitive,
+    method : as for :func:`deidentify_photo`; one that draws at random draws once per track
+        (:func:`track_seed`), a whole-set one (``method.whole_set``: k-Same) runs once over the
+        tracks' faces (:func:`track_faces`; it needs ``tracking`` and ``cover="inner"``).
+    detector, size, padding, detector_params, feather, device, cover, landmarks, sensitive,
         head_scale, **method_params : as for :func:`deidentify_photo`.
     progress : show a progress bar per pass.
     tracking : how faces are followed (:class:`~facedid_lib.track.TrackParams`; a tracked head is
@@ -116,6 +159,11 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     if still is not None:
         raise ValueError(f"src_path: {src} is a still {still} image with a video's name: give it an image suffix")
     params = head_params(method, method_params) if cover == "head" else None
+    whole_set = bool(getattr(method, "whole_set", False))
+    if whole_set and (tracking is None or cover != "inner"):
+        raise ValueError("a whole-set method runs once over a video's tracks, on aligned chips: it needs "
+                         "tracking and cover='inner'")
+    seed = _seed(method, method_params) if draws_at_random(method) and not whole_set else None
     located = dict(landmarks=landmarks, sensitive=sensitive, **(detector_params or {}))
     tracks = None
     if tracking is not None:  # the first pass: every frame's faces, then their tracks
@@ -132,6 +180,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
             capture.release()
         tracks = follow([f.detections for f in found], tracking, landmarks=[f.transforms for f in found])
         del found
+    faces = _whole_set_faces(src, tracks, method, method_params, size, device, progress) if whole_set else None
     capture = cv2.VideoCapture(str(src))
     tmp = temporary_sibling(dst)
     writer = None
@@ -153,7 +202,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
                                               head_scale=head_scale, **method_params)
                 else:
                     new = _cover_tracked(rgb, tracks, frames, method, params, method_params, cover, size, padding,
-                                         feather, head_scale * tracking.enlarge, device)
+                                         feather, head_scale * tracking.enlarge, device, seed, faces)
                 writer.write(new)
                 frames += 1
                 bar.update(1)
@@ -179,13 +228,75 @@ def _declared(capture) -> int | None:
     return int(declared) if declared > 0 and math.isfinite(declared) else None
 
 
+def track_faces(frames: Iterable[np.ndarray], tracks, size: int = 192, device=None) -> torch.Tensor:
+    """Each track's face: ``(len(tracks), 3, size, size)``, the mean of its aligned chips (its raw
+    place) over the frames where a detector saw it (``track.observed``), from ``frames``, the
+    clip's (H, W, 3) uint8 RGB frames in order. One running sum per track: memory does not grow
+    with the clip."""
+    sums = counts = None
+    for t, frame in enumerate(frames):
+        rows = [(i, track, row) for i, track, row in in_frame(tracks, t) if track.observed[row]]
+        if not rows:
+            continue
+        chips = extract_chips(frame, np.array([track.landmarks[row] for _, track, row in rows]).reshape(-1, 2, 3),
+                              size, device)
+        if sums is None:
+            sums = torch.zeros((len(tracks), *chips.shape[1:]), device=chips.device)
+            counts = torch.zeros(len(tracks), device=chips.device)
+        index = torch.tensor([i for i, _, _ in rows], device=chips.device)
+        sums.index_add_(0, index, chips.float())
+        counts.index_add_(0, index, torch.ones(len(rows), device=chips.device))
+    if sums is None:
+        return torch.zeros((len(tracks), 3, size, size))
+    return sums / counts.clamp_min(1)[:, None, None, None]
+
+
+def _whole_set_faces(src: Path, tracks, method, method_params: dict, size: int, device, progress: bool):
+    """A whole-set method run once on the tracks' faces (:func:`track_faces`): one output face per track."""
+    from tqdm.auto import tqdm
+
+    if not tracks:
+        return None
+    capture = cv2.VideoCapture(str(src))
+    try:
+        frames = tqdm(_frames(capture), total=_declared(capture), desc=f"averaging the tracks of {src.name}",
+                      unit="frame", disable=not progress)
+        faces = track_faces((np.ascontiguousarray(f[:, :, ::-1]) for f in frames), tracks, size, device)
+    finally:
+        capture.release()
+    try:
+        new = method(faces, **method_params)
+    except ValueError as err:
+        name = getattr(method, "name", getattr(method, "__name__", type(method).__name__))
+        raise ValueError(f"{name} runs once over the video's tracks (one face per person) and cannot run on "
+                         f"the {len(tracks)} track(s) of {src}: {err}") from err
+    check_images(new, "the method's output")
+    if new.shape != faces.shape:
+        raise ValueError(f"the method must return faces of shape {tuple(faces.shape)}, got {tuple(new.shape)}")
+    return new
+
+
 def _cover_tracked(rgb, tracks, t: int, method, params, method_params: dict, cover: str, size: int, padding: float,
-                   feather: float, head_scale: float, device):
+                   feather: float, head_scale: float, device, seed: int | None = None, faces=None):
     """Frame ``t`` with every track's face covered: the head over its raw and smoothed place, or an
-    aligned chip (the raw place) de-identified and pasted back."""
+    aligned chip (the raw place) de-identified and pasted back. ``seed``: the method draws at
+    random, track ``j`` with :func:`track_seed` ``(seed, j)``; ``faces``: a whole-set method's
+    output, one face per track."""
     raw = _placed(tracks, t, smooth=False)
+    numbers = [i for i, _, _ in in_frame(tracks, t)]
     if cover == "head":
+        each = None if seed is None else [{"seed": track_seed(seed, i)} for i in numbers]
         return cover_heads(rgb, raw, method, params, size, padding, feather, head_scale, device,
-                           also=_placed(tracks, t, smooth=True))
+                           also=_placed(tracks, t, smooth=True), each=each)
+    if faces is not None:
+        if not numbers:
+            return copy_photo(rgb)
+        return paste_back(rgb, faces[numbers], raw.transforms, padding, feather, device)
+    if seed is not None:
+        def per_track(chips):
+            return torch.cat([method(chip[None], **{**method_params, "seed": track_seed(seed, i)})
+                              for chip, i in zip(chips, numbers)])
+        return deidentify_photo(rgb, per_track, size=size, padding=padding, feather=feather, device=device,
+                                found=raw)[0]
     return deidentify_photo(rgb, method, size=size, padding=padding, feather=feather, device=device, found=raw,
                             **method_params)[0]
