@@ -309,3 +309,27 @@ def test_the_command_runs_k_same_over_a_videos_tracks_and_says_why_one_person_is
     assert "k-same-pixel runs once over the video's tracks (one face per person) and cannot run on the 1 track(s)" \
            in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_verify_searches_every_frame_of_a_video_and_names_one_that_shows_a_face(clip, tmp_path, capsys):
+    """--verify on videos: the pixelated clip is clean for the other detector (exit 0), the clip
+    written with nothing covered (a method that changes nothing) is named (exit 3); both are in the report."""
+    import json
+
+    from facedid_lib import cli
+
+    path, _ = clip
+    report = tmp_path / "report.json"
+    code = cli.main(["fill", str(path), "-o", str(tmp_path / "filled"), "-q", "--verify", "--report", str(report)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    entry, = json.loads(report.read_text())["files"]
+    assert entry["frames"] == 12 and entry["verify"]["frames"] == 12 and entry["verify"]["faces_found"] == 0
+    assert entry["verify"]["detector"] == "mmod"
+    code = cli.main(["darken", "--factor", "1.0", str(path), "-o", str(tmp_path / "shown"), "-q", "--verify",
+                     "--detector", "mmod", "--report", str(report)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    check = json.loads(report.read_text())["files"][0]["verify"]
+    assert check["detector"] == "yunet" and len(check["frames_with_faces"]) >= 10, check
+    assert f"not clean {tmp_path / 'shown' / path.name}: yunet finds" in err and "of 12 frame(s)" in err

@@ -107,9 +107,10 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
                        help="replace existing output files (default: skip them and say so)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     group.add_argument("--verify", action="store_true",
-                       help="check every output after it is written: another detector searches it and SFace "
-                            "compares each face with the original; each file that still shows or matches a face "
-                            f"is named, and the exit status is {EXIT_LEFT} when there is one")
+                       help="check every output after it is written: another detector searches it (a video: "
+                            "every frame) and SFace compares each face of a photo with the original; each file that "
+                            f"still shows or matches a face is named, and the exit status is {EXIT_LEFT} when there "
+                            "is one")
     group.add_argument("--report", type=_path, metavar="FILE.json",
                        help="write what was done to each file (and, with --verify, what was found) as JSON")
     group.add_argument("--keep-audio", action="store_true",

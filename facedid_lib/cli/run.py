@@ -628,13 +628,31 @@ def _video(job: _Job, run: _Run) -> None:
         warnings.simplefilter("always")
         try:
             tracking = {} if run.args.tracking else {"tracking": None}
-            pipeline.deidentify_video(job.source, _target(job, run), run.runner, progress=not run.args.quiet,
-                                      keep_audio=run.args.keep_audio, **tracking, **run.options)
+            frames = pipeline.deidentify_video(job.source, _target(job, run), run.runner, progress=not run.args.quiet,
+                                               keep_audio=run.args.keep_audio, **tracking, **run.options)
             run.tally.written += 1
         except _ERRORS as err:
             run.tally.fail(job, err)
+        else:
+            entry = {"input": str(job.source), "output": str(job.target), "frames": frames}
+            if run.args.verify:
+                entry["verify"] = _verify_video(job, run)
+            run.tally.files.append(entry)
     for message in dict.fromkeys(str(warning.message) for warning in caught):
         _report(f"warning {job.source}: {message}")
+
+
+def _verify_video(job: _Job, run: _Run) -> dict:
+    """Search every frame of the written video with the other detector
+    (:func:`facedid_lib.pipeline.verify_video`); name it when a face is still found."""
+    check = pipeline.verify_video(job.target, pipeline.verifier_for(run.args.detector))
+    run.tally.verified += 1
+    if not check.clean:
+        run.tally.left += 1
+        first = min(check.found)
+        _report(f"not clean {job.target}: {check.detector} finds {check.faces_found} face(s) in {len(check.found)} "
+                f"of {check.frames} frame(s), the first in frame {first}")
+    return check.as_dict()
 
 
 def _photos(run: _Run, jobs):

@@ -35,7 +35,7 @@ from facedid_lib.align.chips import AlignedFaces, extract_chips
 from facedid_lib.detect import detect
 from facedid_lib.detect.registry import union_parts
 
-__all__ = ["VERIFIERS", "verifier_for", "Verification", "verify_photo"]
+__all__ = ["VERIFIERS", "verifier_for", "Verification", "verify_photo", "VideoVerification", "verify_video"]
 
 #: The detectors that can check an output, in order of preference: the first one that did not find the faces.
 VERIFIERS = ("mmod", "yunet", "hog", "haar")
@@ -102,3 +102,56 @@ def verify_photo(original, new, found: AlignedFaces, detector: str, size: int = 
         b = sface.embed(after, padding, align="chip")
         similarities = [float(s) for s in np.asarray((a * b).sum(1))]
     return Verification(detector, boxes, similarities, sface.OPENCV_THRESHOLD)
+
+
+@dataclass
+class VideoVerification:
+    """What :func:`verify_video` found in a written video: the ``detector`` that searched it, the
+    number of ``frames`` read, and per frame where it found a face the boxes (``(x0, y0, x1, y1)``)."""
+
+    detector: str
+    frames: int = 0
+    found: dict = field(default_factory=dict)
+
+    @property
+    def faces_found(self) -> int:
+        return sum(len(boxes) for boxes in self.found.values())
+
+    @property
+    def clean(self) -> bool:
+        """No face found in any frame."""
+        return not self.found
+
+    def as_dict(self) -> dict:
+        return {"detector": self.detector, "frames": self.frames, "faces_found": self.faces_found,
+                "frames_with_faces": sorted(self.found),
+                "boxes": {str(t): [[round(float(v), 1) for v in box] for box in boxes]
+                          for t, boxes in sorted(self.found.items())}}
+
+
+def verify_video(path, detector: str) -> VideoVerification:
+    """Search every frame of the de-identified video at ``path`` with ``detector`` (:func:`verifier_for`),
+    as the ``facedid --verify`` check of a video. The frames are read one at a time. SFace's
+    comparison with the original face (:func:`verify_photo`) is made for photos only: a video's
+    faces move, and the check would need every frame's faces of the original.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from facedid_lib.io.video import VideoWriter
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with VideoWriter(Path(folder, "grey.mp4"), (64, 48), 5) as out:
+    ...         for _ in range(3):
+    ...             out.write(np.full((48, 64, 3), 128, np.uint8))
+    ...     check = verify_video(Path(folder, "grey.mp4"), "yunet")
+    >>> check.frames, check.clean
+    (3, True)
+    """
+    from facedid_lib.io.video import read_frames
+
+    check = VideoVerification(detector)
+    for t, frame in enumerate(read_frames(path)):
+        boxes = [tuple(d[:4]) for d in detect(frame, detector)]
+        if boxes:
+            check.found[t] = boxes
+        check.frames += 1
+    return check
