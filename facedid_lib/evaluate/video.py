@@ -8,6 +8,9 @@ two outputs differ by more than half the range. A true face-frame (a visible fac
 box (the box's corners are background beside the chin and the temples), is covered. The frame-by-frame
 pipeline (``tracking=None``) and the tracked one (:class:`~facedid_lib.track.TrackParams`) run on
 the same file with the same detector.
+
+:func:`box_jitter` measures how much the covered boxes shake from frame to frame, as detected and
+as smoothed along the tracks (:func:`facedid_lib.pipeline.locate_tracks`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from facedid_lib.methods.registry import get
 from facedid_lib.pipeline.video import deidentify_video
 from facedid_lib.track import TrackParams
 
-__all__ = ["coverage", "uncovered_faces", "coverage_table", "PIPELINES"]
+__all__ = ["coverage", "uncovered_faces", "coverage_table", "PIPELINES", "box_jitter"]
 
 
 def coverage(clip, detector: str = "yunet", tracking: TrackParams | None = TrackParams(), head_scale: float = 1.0,
@@ -83,3 +86,43 @@ def coverage_table(clip, truth: Sequence[Mapping], detectors: Sequence[str] = ("
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["detector", "pipeline"])
     return table
+
+
+def box_jitter(tracks) -> pd.DataFrame:
+    """How much the boxes of ``tracks`` (:func:`facedid_lib.pipeline.locate_tracks`) shake: the mean
+    absolute second difference ``|b[t+1] - 2 b[t] + b[t-1]|`` (a steady motion has none) of the box's
+    centre (x and y) and of its width, in pixels and in % of the box's width, over every frame whose
+    face the detector saw in it and in both neighbours; one row for the boxes as detected (``raw``),
+    one for the smoothed ones, and one for what the tracked pipeline covers, the union of the two
+    (``covered``: the smallest box holding both).
+
+    >>> import numpy as np
+    >>> from facedid_lib.track import Track, TrackParams, complete
+    >>> x = 10 + 2 * np.arange(9.0) + np.array([0, 1, 0, 1, 0, 1, 0, 1, 0])   # steady, plus a 1-pixel shake
+    >>> track = Track(0, np.stack([x, x * 0, x + 20, x * 0 + 20], 1), np.zeros((9, 5, 2)), np.ones(9, bool))
+    >>> box_jitter(complete([track], TrackParams(window=3)))["centre px"].round(2).tolist()
+    [1.0, 0.37, 0.34]
+    """
+    rows = {}
+    for kind in ("raw", "smoothed", "covered"):
+        centre, width, relative = [], [], []
+        for track in tracks:
+            boxes = {"raw": track.boxes, "smoothed": track.smooth_boxes,
+                     "covered": np.concatenate([np.minimum(track.boxes, track.smooth_boxes)[:, :2],
+                                                np.maximum(track.boxes, track.smooth_boxes)[:, 2:]], 1)}[kind]
+            seen = track.observed
+            inner = np.flatnonzero(seen[1:-1] & seen[:-2] & seen[2:]) + 1
+            if not len(inner):
+                continue
+            second = boxes[inner + 1] - 2 * boxes[inner] + boxes[inner - 1]
+            c = np.abs(np.stack([(second[:, 0] + second[:, 2]) / 2, (second[:, 1] + second[:, 3]) / 2], 1)).mean(1)
+            w = np.abs(second[:, 2] - second[:, 0])
+            size = boxes[inner, 2] - boxes[inner, 0]
+            centre += c.tolist()
+            width += w.tolist()
+            relative += (100 * c / np.maximum(size, 1e-6)).tolist()
+        rows[kind] = {"centre px": float(np.mean(centre)) if centre else float("nan"),
+                      "width px": float(np.mean(width)) if width else float("nan"),
+                      "centre % of width": float(np.mean(relative)) if relative else float("nan"),
+                      "frames": len(centre)}
+    return pd.DataFrame.from_dict(rows, orient="index")

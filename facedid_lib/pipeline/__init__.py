@@ -12,8 +12,8 @@ every face followed by its track, one de-identification per person). The ``faced
 from facedid_lib.pipeline.head import cover_chip_heads, cover_heads, head_params
 from facedid_lib.pipeline.photos import Deidentified, WholeSetFailed, deidentify_photo, deidentify_photos
 from facedid_lib.pipeline.verify import Verification, VideoVerification, verifier_for, verify_photo, verify_video
-from facedid_lib.pipeline.video import deidentify_video, draws_at_random, track_faces, track_seed
+from facedid_lib.pipeline.video import deidentify_video, draws_at_random, locate_tracks, track_faces, track_seed
 
 __all__ = ["Deidentified", "WholeSetFailed", "deidentify_photo", "deidentify_photos", "deidentify_video",
-           "track_seed", "track_faces", "draws_at_random", "cover_heads", "cover_chip_heads", "head_params", "Verification", "verifier_for", "verify_photo",
-           "VideoVerification", "verify_video"]
+           "locate_tracks", "track_seed", "track_faces", "draws_at_random", "cover_heads", "cover_chip_heads",
+           "head_params", "Verification", "verifier_for", "verify_photo", "VideoVerification", "verify_video"]

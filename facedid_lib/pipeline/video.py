@@ -59,7 +59,7 @@ from facedid_lib.pipeline.head import cover_heads, head_params
 from facedid_lib.pipeline.photos import deidentify_photo
 from facedid_lib.track import TrackParams, follow, in_frame
 
-__all__ = ["deidentify_video", "TrackParams", "track_seed", "draws_at_random", "track_faces"]
+__all__ = ["deidentify_video", "locate_tracks", "TrackParams", "track_seed", "draws_at_random", "track_faces"]
 
 
 def track_seed(seed: int, track: int) -> int:
@@ -167,19 +167,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     located = dict(landmarks=landmarks, sensitive=sensitive, **(detector_params or {}))
     tracks = None
     if tracking is not None:  # the first pass: every frame's faces, then their tracks
-        found = []
-        capture = cv2.VideoCapture(str(src))
-        try:
-            if not capture.isOpened():
-                raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
-            for frame in tqdm(_frames(capture), total=_declared(capture), desc=f"locating faces in {src.name}",
-                              unit="frame", disable=not progress):
-                faces = locate_faces(np.ascontiguousarray(frame[:, :, ::-1]), detector, size, padding, **located)
-                found.append(faces)
-        finally:
-            capture.release()
-        tracks = follow([f.detections for f in found], tracking, landmarks=[f.transforms for f in found])
-        del found
+        tracks = locate_tracks(src, detector, size, padding, tracking, progress, **located)
     faces = _whole_set_faces(src, tracks, method, method_params, size, device, progress) if whole_set else None
     capture = cv2.VideoCapture(str(src))
     tmp = temporary_sibling(dst)
@@ -220,6 +208,29 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         warnings.warn(f"src_path: {src} declares {total} frames but only {frames} could be read (a truncated or "
                       f"damaged file): {dst} holds those {frames}", stacklevel=2)
     return frames
+
+
+def locate_tracks(src_path, detector: str = "hog", size: int = 192, padding: float = 0.4,
+                  tracking: TrackParams = TrackParams(), progress: bool = False, **located) -> list:
+    """The first pass of :func:`deidentify_video`: the faces of every frame of the video at
+    ``src_path`` located (:func:`~facedid_lib.align.locate_faces` with ``detector``, ``size``,
+    ``padding`` and ``located``: ``landmarks``, ``sensitive``, the detector's parameters), then
+    followed (:func:`~facedid_lib.track.follow`): the completed tracks, carrying the chip transforms.
+    Only the boxes and transforms are kept, never a frame."""
+    from tqdm.auto import tqdm
+
+    src = Path(src_path)
+    found = []
+    capture = cv2.VideoCapture(str(src))
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
+        for frame in tqdm(_frames(capture), total=_declared(capture), desc=f"locating faces in {src.name}",
+                          unit="frame", disable=not progress):
+            found.append(locate_faces(np.ascontiguousarray(frame[:, :, ::-1]), detector, size, padding, **located))
+    finally:
+        capture.release()
+    return follow([f.detections for f in found], tracking, landmarks=[f.transforms for f in found])
 
 
 def _declared(capture) -> int | None:
