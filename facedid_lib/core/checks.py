@@ -35,3 +35,12 @@ def check_images(images, name: str = "images") -> torch.Tensor:
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
     return images
+
+
+def check_method_output(new, given: torch.Tensor, what: str = "chips") -> torch.Tensor:
+    """A method's output ``new`` checked (:func:`check_images`) and held to the shape of the
+    ``given`` images it was run on (``what`` names them in the error); returned."""
+    check_images(new, "the method's output")
+    if new.shape != given.shape:
+        raise ValueError(f"the method must return {what} of shape {tuple(given.shape)}, got {tuple(new.shape)}")
+    return new

@@ -31,7 +31,7 @@ import torch
 
 from facedid_lib.align.chips import AlignedFaces, align_faces, extract_chips, locate_faces
 from facedid_lib.align.paste import paste_back
-from facedid_lib.core.checks import check_images
+from facedid_lib.core.checks import check_method_output
 from facedid_lib.io.images import copy_photo
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
@@ -97,11 +97,7 @@ def deidentify_photo(photo, method: Callable, detector: str = "hog", size: int =
     if not len(found):
         return copy_photo(photo), found
     chips = found.chips
-    new = method(chips, **method_params)
-    check_images(new, "the method's output")
-    if new.shape != chips.shape:
-        raise ValueError(f"the method must return chips of shape {tuple(chips.shape)}, "
-                         f"got {tuple(new.shape)}")
+    new = check_method_output(method(chips, **method_params), chips)
     return paste_back(photo, new, found.transforms, padding, feather, device), found
 
 

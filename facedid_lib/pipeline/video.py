@@ -50,7 +50,7 @@ import torch
 
 from facedid_lib.align.chips import AlignedFaces, extract_chips, locate_faces
 from facedid_lib.align.paste import paste_back
-from facedid_lib.core.checks import check_images
+from facedid_lib.core.checks import check_method_output
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import copy_photo, temporary_sibling
 from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
@@ -73,19 +73,24 @@ def track_seed(seed: int, track: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(track)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def _declared_seed(method):
+    """The ``seed`` parameter that ``method`` (a registered :class:`~facedid_lib.methods.Method` or
+    its command form) declares, or None."""
+    method = getattr(method, "method", method)  # CommandOnChips -> Method
+    return next((p for p in getattr(method, "params", ()) if p.name == "seed"), None)
+
+
 def draws_at_random(method) -> bool:
     """Whether ``method`` (a registered :class:`~facedid_lib.methods.Method` or its command form)
     draws at random: it declares a ``seed`` parameter."""
-    method = getattr(method, "method", method)  # CommandOnChips -> Method
-    return any(p.name == "seed" for p in getattr(method, "params", ()))
+    return _declared_seed(method) is not None
 
 
-def _seed(method, method_params: dict) -> int:
-    """The base seed: the one given, else the method's declared default."""
-    if "seed" in method_params:
-        return int(method_params["seed"])
-    method = getattr(method, "method", method)
-    return int(next(p.default for p in method.params if p.name == "seed"))
+def _seed(method, method_params: dict) -> int | None:
+    """The base seed of a method that draws at random (the one given, else its declared default);
+    None for one that does not."""
+    declared = _declared_seed(method)
+    return None if declared is None else int(method_params.get("seed", declared.default))
 
 
 def _frames(capture) -> Iterator[np.ndarray]:
@@ -163,7 +168,7 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     if whole_set and (tracking is None or cover != "inner"):
         raise ValueError("a whole-set method runs once over a video's tracks, on aligned chips: it needs "
                          "tracking and cover='inner'")
-    seed = _seed(method, method_params) if draws_at_random(method) and not whole_set else None
+    seed = None if whole_set else _seed(method, method_params)
     located = dict(landmarks=landmarks, sensitive=sensitive, **(detector_params or {}))
     tracks = None
     if tracking is not None:  # the first pass: every frame's faces, then their tracks
@@ -281,10 +286,7 @@ def _whole_set_faces(src: Path, tracks, method, method_params: dict, size: int, 
         name = getattr(method, "name", getattr(method, "__name__", type(method).__name__))
         raise ValueError(f"{name} runs once over the video's tracks (one face per person) and cannot run on "
                          f"the {len(tracks)} track(s) of {src}: {err}") from err
-    check_images(new, "the method's output")
-    if new.shape != faces.shape:
-        raise ValueError(f"the method must return faces of shape {tuple(faces.shape)}, got {tuple(new.shape)}")
-    return new
+    return check_method_output(new, faces, "faces")
 
 
 def _cover_tracked(rgb, tracks, t: int, method, params, method_params: dict, cover: str, size: int, padding: float,
