@@ -119,6 +119,52 @@ def test_the_command_drops_the_sound_unless_asked_and_keeps_frames_and_rate(clip
         assert sorted(p.name for p in out.iterdir()) == ["bunny.mp4"]  # no temporary file left
 
 
+@pytest.fixture(scope="module")
+def variable_rate_clip(tmp_path_factory):
+    """Two seconds of bigbuckbunny (AAC 5.1 sound) re-timed by ffmpeg: its first 30 frames 1/30 s
+    apart, the rest 1/10 s apart (a variable frame rate, as phones record)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    path = tmp_path_factory.mktemp("vfr") / "uneven.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(sample_clip().with_name("bigbuckbunny.mp4")),
+                    "-t", "2", "-vf", "scale=160:90,setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-c:a", "copy", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_variable_frame_rate_is_kept_frame_by_frame_with_its_sound(variable_rate_clip, tmp_path, capsys, suffix):
+    from facedid_lib import cli
+    from facedid_lib.io.timing import frame_times, is_steady
+    from facedid_lib.io.video import audio_codec, frame_rate
+
+    source = tmp_path / f"uneven{suffix}"
+    source.write_bytes(variable_rate_clip.read_bytes())  # OpenCV and PyAV read by content, not by name
+    times = frame_times(source)
+    assert not is_steady(times, frame_rate(source))
+    code = cli.main(["fill", str(source), "-o", str(tmp_path / "out"), "-q", "--keep-audio"])
+    assert code == 0, capsys.readouterr()
+    written = tmp_path / "out" / source.name
+    kept = frame_times(written)
+    assert len(kept) == len(times) == len(list(read_frames(written)))
+    assert np.allclose([float(t) for t in kept], [float(t - times[0]) for t in times], atol=1e-3)
+    assert audio_codec(written) == "aac"
+    assert "declares" not in capsys.readouterr().err  # the frame count is the packets', not a guess
+
+
+def test_steady_times_stay_on_the_pipe_path_and_millisecond_rounding_is_steady():
+    from fractions import Fraction
+
+    from facedid_lib.io.timing import is_steady
+
+    rate = Fraction(30000, 1001)
+    rounded = [Fraction(round(i * 1000 / rate), 1000) for i in range(60)]  # 0, 33, 67, 100 ms ...
+    assert is_steady(rounded, rate)
+    assert not is_steady(rounded[:10] + rounded[11:], rate)  # one frame dropped
+
+
 def test_a_rate_of_30000_over_1001_and_every_frame_are_kept(tmp_path, capsys):
     from fractions import Fraction
 

@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from facedid_lib.io.metadata import image_format
+from facedid_lib.io.timing import TimedEncoder, is_steady
 
 __all__ = ["read_frames", "VideoWriter", "audio_codec", "frame_rate", "still_image_format"]
 
@@ -101,6 +102,16 @@ def audio_codec(path) -> str | None:
         frames.close()
 
 
+def _encoding(path: Path, width: int, height: int) -> tuple[str, dict, str]:
+    """The encoder, its options and its pixel format for a file named ``path`` of ``width`` x ``height``:
+    Motion JPEG at quality 2 in ``.avi``, else H.264 at constant quality 17 (4:2:0 where both sides
+    are even, else 4:4:4)."""
+    even = width % 2 == 0 and height % 2 == 0
+    if path.suffix.lower() == ".avi":
+        return "mjpeg", {"q:v": "2"}, "yuvj420p" if even else "yuvj444p"
+    return "libx264", {"crf": "17", "preset": "veryfast"}, "yuv420p" if even else "yuv444p"
+
+
 class VideoWriter:
     """Frames encoded into ``path`` as they come (see the module's text), by one ffmpeg process.
 
@@ -125,7 +136,7 @@ class VideoWriter:
     (5, Fraction(30000, 1001))
     """
 
-    def __init__(self, path, size: tuple[int, int], fps, audio_from=None):
+    def __init__(self, path, size: tuple[int, int], fps, audio_from=None, times=None):
         import imageio_ffmpeg
 
         width, height = (int(v) for v in size)
@@ -135,15 +146,15 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         if rate <= 0:
             raise ValueError(f"fps must be positive, got {fps!r}")
-        if self.path.suffix.lower() == ".avi":
-            codec, params = "mjpeg", ["-q:v", "2"]
-            pix_fmt = "yuvj420p" if width % 2 == 0 and height % 2 == 0 else "yuvj444p"
-        else:
-            codec, params = "libx264", ["-crf", "17", "-preset", "veryfast"]
-            pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        codec, options, pix_fmt = _encoding(self.path, width, height)
+        self._frames = self._timed = None
+        if times is not None and not is_steady(times, rate):
+            self._timed = TimedEncoder(self.path, (width, height), times, codec, pix_fmt, options, audio_from)
+            return
         self._frames = imageio_ffmpeg.write_frames(
             str(self.path), (width, height), fps=rate, codec=codec, pix_fmt_out=pix_fmt, quality=None,
-            macro_block_size=1, ffmpeg_log_level="error", output_params=params,
+            macro_block_size=1, ffmpeg_log_level="error",
+            output_params=[arg for key, value in options.items() for arg in (f"-{key}", value)],
             audio_path=None if audio_from is None else str(audio_from),
             audio_codec=None if audio_from is None else "copy")
         self._frames.send(None)  # starts ffmpeg
@@ -152,6 +163,8 @@ class VideoWriter:
         """Encode one ``(H, W, 3)`` uint8 RGB frame of the writer's size."""
         if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
             raise ValueError(f"frames must be {self.size[1]} x {self.size[0]} x 3 uint8, got {frame.shape} {frame.dtype}")
+        if self._timed is not None:
+            return self._timed.write(frame)
         try:
             self._frames.send(np.ascontiguousarray(frame))
         except (OSError, RuntimeError) as err:
@@ -159,6 +172,9 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the file (ffmpeg flushes and exits)."""
+        if self._timed is not None:
+            timed, self._timed = self._timed, None
+            return timed.close()
         if self._frames is not None:
             frames, self._frames = self._frames, None
             try:

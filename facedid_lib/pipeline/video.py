@@ -53,6 +53,7 @@ from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_method_output
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import copy_photo, temporary_sibling
+from facedid_lib.io.timing import frame_times
 from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
@@ -118,9 +119,10 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     """De-identify every face of a video file, followed through the clip (see the module's text).
 
     Frames are read with OpenCV and encoded by ffmpeg (:class:`~facedid_lib.io.video.VideoWriter`:
-    H.264, Motion JPEG in ``.avi``), at the source's frame rate (as a fraction) and size, to a
-    temporary file beside ``dst_path`` that is renamed onto it at the end: an interrupted run leaves
-    no partial video. The sound is dropped unless ``keep_audio`` (a voice is personal data too).
+    H.264, Motion JPEG in ``.avi``), at the source's frame rate (as a fraction; a variable rate
+    kept frame by frame, each frame at its source time: :func:`~facedid_lib.io.timing.frame_times`)
+    and size, to a temporary file beside ``dst_path`` that is renamed onto it at the end: an
+    interrupted run leaves no partial video. The sound is dropped unless ``keep_audio`` (a voice is personal data too).
 
     Parameters
     ----------
@@ -181,12 +183,12 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     try:
         if not capture.isOpened():
             raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
-        fps = frame_rate(capture)
-        total = _declared(capture)
+        fps, times = frame_rate(capture), frame_times(src)
+        total = len(times) if times else _declared(capture)  # a variable rate makes OpenCV's count a guess
         with tqdm(total=total, desc=f"de-identifying {src.name}", unit="frame", disable=not progress) as bar:
             for frame in _frames(capture):
                 if writer is None:
-                    writer = VideoWriter(tmp, (frame.shape[1], frame.shape[0]), fps,
+                    writer = VideoWriter(tmp, (frame.shape[1], frame.shape[0]), fps, times=times,
                                          audio_from=src if keep_audio and audio_codec(src) else None)
                 rgb = np.ascontiguousarray(frame[:, :, ::-1])
                 if tracks is None:
