@@ -70,6 +70,28 @@ def test_averaging_table_has_three_answers_per_recognizer():
     assert (table.loc["negate"] < 100).all()  # the colours turned: no face keeps its own
 
 
+def centre_colour(images):
+    """A recognizer that reads the colour of the centre pixel: noise moves its answer."""
+    return nearest_colour(images[..., 16:17, 16:17])
+
+
+def test_consistency_flickers_with_new_draws_and_holds_with_one_draw_per_track():
+    faces = colour_faces()
+    still = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(8, len(faces), 2, 3)
+    settings = {"noise": ("gaussian-noise", "inner", {"sigma": 0.5}), "negate": ("negate", "inner", {})}
+    table = averaging.consistency_table(faces, {"centre": centre_colour}, settings, frames=8, seed=1, device="cpu",
+                                        theta=still)
+    assert list(table.index) == ["clean", "noise", "negate"]
+    assert list(table.columns) == [("centre", "a new draw per frame"), ("centre", "one draw per track")]
+    assert (table.loc[["clean", "negate"]] == 100).all().all()  # nothing drawn, nothing moved: one answer
+    noise = table.loc["noise", "centre"]
+    assert noise["one draw per track"] == 100 and noise["a new draw per frame"] < 90, noise
+    moving = averaging.consistency_table(faces, {"centre": centre_colour}, settings, frames=8, seed=1, device="cpu")
+    negate = moving.loc["negate", "centre"]
+    assert negate["a new draw per frame"] == negate["one draw per track"]  # nothing drawn: one column
+    assert (moving >= 100 / 8).all().all()  # the most frequent answer holds at least one frame
+
+
 def test_side_by_side_animates_the_shortest_clip(tmp_path):
     from facedid_lib.io.video import VideoWriter
 

@@ -44,7 +44,7 @@ from facedid_lib.methods.registry import get
 from facedid_lib.pipeline.head import cover_chip_heads, head_params
 from facedid_lib.pipeline.video import draws_at_random, track_seed
 
-__all__ = ["motion", "warp", "invert", "averaged", "averaging_table", "COLUMNS"]
+__all__ = ["motion", "warp", "invert", "averaged", "averaging_table", "consistency_table", "COLUMNS"]
 
 #: The three answers per recognizer: on one frame, on the average of frames drawn anew per frame,
 #: on the average of frames that share one draw (the track's, as :func:`facedid_lib.pipeline.deidentify_video` does).
@@ -89,6 +89,24 @@ def _apply(images: torch.Tensor, setting, seed: int | None) -> torch.Tensor:
     return method(images, **params)
 
 
+def _frames_back(images: torch.Tensor, setting, frames: int, theta: torch.Tensor, seed: int):
+    """Per frame ``t``: the faces moved by ``theta[t]``, de-identified by ``setting`` and moved
+    back, as ``{"new": ..., "one": ...}`` (a new draw, seed :func:`~facedid_lib.pipeline.track_seed`
+    ``(seed, t)``; the one draw ``seed``), only ``"new"`` for a setting that draws nothing (or None)."""
+    if len(theta) != frames:
+        raise ValueError(f"theta must hold {frames} frames, got {len(theta)}")
+    draws = setting is not None and draws_at_random(get(setting[0]))
+    for t in range(frames):
+        moved = warp(images, theta[t])
+        if setting is None:
+            views = {"new": moved}
+        elif draws:
+            views = {"new": _apply(moved, setting, track_seed(seed, t)), "one": _apply(moved, setting, seed)}
+        else:
+            views = {"new": _apply(moved, setting, None)}
+        yield {key: warp(view, invert(theta[t])) for key, view in views.items()}
+
+
 def averaged(images: torch.Tensor, setting, frames: int = 16, theta: torch.Tensor | None = None,
              seed: int = 0) -> dict[str, torch.Tensor]:
     """The attacker's views of ``images`` (aligned faces) de-identified by ``setting`` (``(method,
@@ -98,27 +116,50 @@ def averaged(images: torch.Tensor, setting, frames: int = 16, theta: torch.Tenso
     frame (seed :func:`~facedid_lib.pipeline.track_seed` ``(seed, t)``) and with one draw (``seed``)."""
     if theta is None:
         theta = motion(len(images), frames, size=images.shape[-1], seed=seed)
-    if len(theta) != frames:
-        raise ValueError(f"theta must hold {frames} frames, got {len(theta)}")
-    draws = setting is not None and draws_at_random(get(setting[0]))
-    fresh = torch.zeros_like(images)
-    same = torch.zeros_like(images) if draws else None
-    first = None
-    for t in range(frames):
-        moved = warp(images, theta[t])
-        if setting is None:
-            views = {"new": moved}
-        elif draws:
-            views = {"new": _apply(moved, setting, track_seed(seed, t)), "one": _apply(moved, setting, seed)}
-        else:
-            views = {"new": _apply(moved, setting, None)}
-        back = {key: warp(view, invert(theta[t])) for key, view in views.items()}
-        fresh += back["new"] / frames
-        if draws:
-            same += back["one"] / frames
-        if t == 0:
-            first = back["one" if draws else "new"]
-    return dict(zip(COLUMNS, (first, fresh, same if draws else fresh)))
+    sums, first = {}, None
+    for back in _frames_back(images, setting, frames, theta, seed):
+        for key, view in back.items():
+            sums[key] = sums.get(key, 0) + view / frames
+        if first is None:
+            first = back.get("one", back["new"])
+    return dict(zip(COLUMNS, (first, sums["new"], sums.get("one", sums["new"]))))
+
+
+def consistency_table(faces, recognizers: dict, settings: Mapping[str, tuple], frames: int = 16, seed: int = 0,
+                      device=None, progress: bool = False, theta: torch.Tensor | None = None) -> pd.DataFrame:
+    """Identity consistency along a track: how often a recognizer gives a person's de-identified
+    face the same answer from frame to frame. Each face of ``faces`` is moved, de-identified by each
+    of ``settings`` and moved back in ``frames`` frames (as in :func:`averaging_table`); per
+    recognizer, the answers ``ŷ_1 .. ŷ_T`` of a face's frames agree with their most frequent
+    answer in ``max_y |{t : ŷ_t = y}| / T`` of them. One row per setting (and ``clean``): that
+    share in %, averaged over the faces, with a new draw per frame and with one draw per track
+    (equal for a setting that draws nothing). 100 %: the person keeps one (false) identity through
+    the clip; low: it flickers from frame to frame, the flicker that tracking removes. ``theta``:
+    the motion (default :func:`motion` seeded by ``seed``)."""
+    from tqdm.auto import tqdm
+
+    from facedid_lib.recognize.protocol import predict
+
+    images = faces.images.to(resolve_device(device))
+    if theta is None:
+        theta = motion(len(images), frames, size=images.shape[-1], seed=seed)
+    rows = {}
+    for label, setting in tqdm({"clean": None, **settings}.items(), desc="identity consistency", disable=not progress):
+        answers = {}  # (recognizer, view) -> per frame, (N,) labels
+        for back in _frames_back(images, setting, frames, theta, seed):
+            for name, recognizer in recognizers.items():
+                for key, view in back.items():
+                    answers.setdefault((name, key), []).append(predict(recognizer, view.clamp(0, 1)).cpu())
+        row = {}
+        for name in recognizers:
+            for column, key in zip(COLUMNS[1:], ("new", "one")):
+                labels = torch.stack(answers.get((name, key), answers[name, "new"]), 1)  # (N, frames)
+                agree = (labels[:, :, None] == labels[:, None, :]).sum(1).max(1).values
+                row[name, column.replace("average, ", "")] = 100 * float((agree / frames).mean())
+        rows[label] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["recognizer", "frames drawn"])
+    return table
 
 
 def averaging_table(faces, recognizers: dict, settings: Mapping[str, tuple], frames: int = 16, seed: int = 0,

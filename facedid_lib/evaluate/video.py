@@ -10,7 +10,8 @@ pipeline (``tracking=None``) and the tracked one (:class:`~facedid_lib.track.Tra
 the same file with the same detector.
 
 :func:`box_jitter` measures how much the covered boxes shake from frame to frame, as detected and
-as smoothed along the tracks (:func:`facedid_lib.pipeline.locate_tracks`).
+as smoothed along the tracks (:func:`facedid_lib.pipeline.locate_tracks`); :func:`place_error`,
+how far the aligned chip's place strays from the true face, as detected and as smoothed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from facedid_lib.methods.registry import get
 from facedid_lib.pipeline.video import deidentify_video
 from facedid_lib.track import TrackParams
 
-__all__ = ["coverage", "uncovered_faces", "coverage_table", "PIPELINES", "box_jitter"]
+__all__ = ["coverage", "uncovered_faces", "coverage_table", "PIPELINES", "box_jitter", "place_error"]
 
 
 def coverage(clip, detector: str = "yunet", tracking: TrackParams | None = TrackParams(), head_scale: float = 1.0,
@@ -125,4 +126,52 @@ def box_jitter(tracks) -> pd.DataFrame:
                       "width px": float(np.mean(width)) if width else float("nan"),
                       "centre % of width": float(np.mean(relative)) if relative else float("nan"),
                       "frames": len(centre)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def place_error(tracks, truth: Sequence[Mapping], size: int = 192) -> pd.DataFrame:
+    """How far the aligned chip's place strays from the true face along each track, as detected
+    (``raw``: the transforms of :func:`facedid_lib.pipeline.locate_tracks` with chip ``size``) and
+    as smoothed (``smoothed``): where the chip's centre falls in the frame, minus the centre of the
+    true face box it covers (``truth``, as :func:`facedid_lib.data.drone.drone_clip` gives it),
+    in units of that box's width; the offset's mean per track removed (the chip's centre sits at a
+    fixed place of the face, not at its box's centre); the root mean square of what is left, in %,
+    over the frames where the detector saw the face. Small: the chip moves with the face.
+
+    >>> import numpy as np
+    >>> from facedid_lib.track import Track, TrackParams, complete
+    >>> x = 100 + 2 * np.arange(30.0)                                  # a face moving steadily right
+    >>> shake = np.arange(30) % 2 - 0.5                                # the detector's landmarks shake
+    >>> transforms = np.stack([np.array([[1.0, 0, 96 - v], [0, 1, 96 - 50]]) for v in x + shake])
+    >>> boxes = np.stack([x - 10, x * 0 + 40, x + 10, x * 0 + 60], 1)
+    >>> track = complete([Track(0, boxes, transforms, np.ones(30, bool))], TrackParams(window=3))
+    >>> truth = [{"a": (v - 10, 40, v + 10, 60)} for v in x]
+    >>> place_error(track, truth)["error % of width"].round(1).tolist()
+    [2.5, 1.3]
+    """
+    def centre(transform):
+        full = np.vstack([np.asarray(transform, float).reshape(2, 3), [0.0, 0.0, 1.0]])
+        return (np.linalg.inv(full) @ np.array([size / 2, size / 2, 1.0]))[:2]
+
+    rows = {}
+    for kind in ("raw", "smoothed"):
+        left = []
+        for track in tracks:
+            marks = track.landmarks if kind == "raw" else track.smooth_landmarks
+            offsets = []
+            for row in np.flatnonzero(track.observed):
+                faces = truth[track.start + row] if track.start + row < len(truth) else {}
+                box = track.boxes[row]
+                here = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+                matched = [f for f in faces.values()
+                           if np.hypot((f[0] + f[2]) / 2 - here[0], (f[1] + f[3]) / 2 - here[1]) <= f[2] - f[0]]
+                if not matched:
+                    continue
+                f = min(matched, key=lambda f: np.hypot((f[0] + f[2]) / 2 - here[0], (f[1] + f[3]) / 2 - here[1]))
+                offsets.append((centre(marks[row]) - [(f[0] + f[2]) / 2, (f[1] + f[3]) / 2]) / (f[2] - f[0]))
+            if len(offsets) > 1:
+                offsets = np.array(offsets)
+                left += np.linalg.norm(offsets - offsets.mean(0), axis=1).tolist()
+        rows[kind] = {"error % of width": 100 * float(np.sqrt(np.mean(np.square(left)))) if left else float("nan"),
+                      "face-frames": len(left)}
     return pd.DataFrame.from_dict(rows, orient="index")
