@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory,video} [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory,video,cluster} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A (also with chapter 7's
@@ -40,6 +40,11 @@ true face-frame is left uncovered when less than 90 % of its inscribed ellipse i
 the whole process's wall time (start-up included, as a user waits for it), best of ``--repeat``;
 ``peak MB`` is that run's maximum resident set size: run with ``--frames 96`` and ``--frames 384``,
 it shows whether memory grows with the clip's length.
+
+``cluster`` runs ``facedid blur`` on the wild photos once and copied ten times (16 and 160 files)
+with the plain engine and with the Ray engine (``--engine ray``, a local cluster started by the
+run; Ray is the ``ray`` extra), at 1 and 2 workers, each in a fresh process: seconds and files per
+second, start-up included. ``--batch`` is not used.
 """
 
 from __future__ import annotations
@@ -306,6 +311,40 @@ def video(batch: int = 0, repeat: int = 1, device=None, seeds=(0, 1, 2), deface:
     return table
 
 
+def cluster(batch: int = 0, repeat: int = 1, device=None, copies: tuple = (1, 10)) -> pd.DataFrame:
+    """Seconds and files per second of ``facedid blur`` on the wild photos copied ``copies`` times,
+    each run in a fresh process: the plain engine at 1 and 2 threads, and the Ray engine (a local
+    cluster started for the run) with 1 worker of 2 threads and with 1 and 2 workers of 1 thread.
+    The Ray engine's overhead is its time minus the plain engine's at the same threads. Best of ``repeat``."""
+    import shutil
+
+    photos = sorted((config.data_dir() or Path(".")).joinpath("wild").glob("*.jpg"))
+    if not photos:
+        raise RuntimeError("the cluster benchmark needs the wild photos of the data folder (FACEDID_DATA)")
+    engines = {"plain, 1 thread": ["--threads", "1"], "plain, 2 threads": ["--threads", "2"],
+               "ray, 1 worker x 2 threads": ["--engine", "ray", "--workers", "1", "--threads", "2"],
+               "ray, 1 worker x 1 thread": ["--engine", "ray", "--workers", "1", "--threads", "1"],
+               "ray, 2 workers x 1 thread": ["--engine", "ray", "--workers", "2", "--threads", "1"]}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="facedid-bench-cluster-") as folder:
+        for n in copies:
+            inputs = Path(folder, f"in{n}")
+            for k in range(n):
+                (inputs / str(k)).mkdir(parents=True)
+                for photo in photos:
+                    shutil.copy(photo, inputs / str(k) / photo.name)
+            for name, extra in engines.items():
+                out = Path(folder, f"out{n}-{len(rows)}")
+                command = [sys.executable, "-m", "facedid_lib.cli", "blur", str(inputs), "-o", str(out), "--overwrite",
+                           "-q", *extra, *(["--device", str(device)] if device else [])]
+                seconds = min(_measured(command)[0] for _ in range(max(repeat, 1)))
+                rows.append({"files": n * len(photos), "engine": name, "seconds": seconds,
+                             "files/s": n * len(photos) / seconds})
+    table = pd.DataFrame(rows).set_index(["files", "engine"])
+    table.attrs.update(batch=1, device=str(config.resolve_device(device)), threads="per engine")
+    return table
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -313,7 +352,7 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory", "video"])
+    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory", "video", "cluster"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
@@ -322,7 +361,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
-    suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory, "video": video}[args.suite]
+    suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory, "video": video,
+             "cluster": cluster}[args.suite]
     extra = {"deface": args.deface, "frames": args.frames} if args.suite == "video" else {}
     table = suite(args.batch, args.repeat, device=args.device, **extra)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
@@ -345,6 +385,13 @@ def main(argv=None) -> None:
     elif args.suite == "video":
         totals = table.groupby(level="tool", sort=False)[["face-frames", "left uncovered"]].sum()
         print(totals.to_string())
+    elif args.suite == "cluster":
+        seconds = table["seconds"]
+        for files in seconds.index.get_level_values("files").unique():
+            at = seconds[files]
+            print(f"{files} files: the Ray engine's overhead (1 worker x 2 threads - plain, 2 threads) "
+                  f"{at['ray, 1 worker x 2 threads'] - at['plain, 2 threads']:.1f} s; 2 workers / 1 worker "
+                  f"(1 thread each) speed: {at['ray, 1 worker x 1 thread'] / at['ray, 2 workers x 1 thread']:.2f}x")
     else:
         per = table["s per megapixel"]
         print(f"time per megapixel, largest / smallest photo: {per.iloc[-1] / per.iloc[0]:.2f}x")

@@ -110,3 +110,23 @@ def test_a_failing_command_is_named_with_its_message():
     assert peak > 200 and seconds > 0  # 200 MiB held: the peak is the child's, in MiB
     with pytest.raises(RuntimeError, match="boom"):
         bench._measured([sys.executable, "-c", "raise SystemExit('boom')"])
+
+
+def test_cluster_benchmark_runs_each_engine_on_the_copied_photos(monkeypatch, data_folder):
+    """The table's assembly, with the runs replaced by a stand-in that records each command."""
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    commands = []
+
+    def fake(command):
+        commands.append(command)
+        return 2.0 if "--engine" in command else 1.0, 500.0
+
+    monkeypatch.setattr(bench, "_measured", fake)
+    table = bench.cluster(copies=(1, 2))
+    photos = len(list((data_folder / "wild").glob("*.jpg")))
+    assert list(table.index.get_level_values("files").unique()) == [photos, 2 * photos]
+    assert len(table) == 10 and len(commands) == 10
+    ray = table.xs(2 * photos, level="files").loc["ray, 2 workers x 1 thread"]
+    assert ray["seconds"] == 2.0 and ray["files/s"] == photos
+    assert all(c[c.index("--threads") + 1] in ("1", "2") for c in commands)
+    assert sum("--workers" in c for c in commands) == 6

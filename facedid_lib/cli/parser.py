@@ -24,6 +24,7 @@ _SIZE = Param("size", 192, "side of the aligned face chips the method sees, in p
 _HEAD_SCALE = Param("head_scale", 1.0, "the head's ellipse enlarged by this factor (--region head)", low=0.5,
                     high=3.0, step=0.05)
 DEFAULT_DETECTOR = "yunet"
+ENGINES = ("plain", "ray")  # where the files are handled: this process, or a Ray cluster (facedid_lib.cli.cluster)
 #: exit statuses: done; some files unreadable or failed; bad arguments; --verify found faces left
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LEFT = 0, 1, 2, 3
 
@@ -84,14 +85,20 @@ def _detector_type(detectors: list):
     return convert
 
 
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads must be a positive whole number, got {text!r}")
-    return value
+def _positive(option: str):
+    """The argparse type of ``option``, a positive whole number."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{option} must be a positive whole number, got {text!r}")
+        return value
+    return convert
+
+
+_threads = _positive("--threads")
 
 
 def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list) -> None:
@@ -141,6 +148,17 @@ def _add_common(command: argparse.ArgumentParser, method: dict, detectors: list)
     group.add_argument("--threads", type=_threads, metavar="N",
                        help="CPU threads for OpenCV and torch (default: the cores this process may use); with 2 "
                             "or more, the next photo's faces are located while this one is covered")
+    engine = command.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default="plain",
+                        help="plain: this process, one file after another; ray: the files spread over the workers "
+                             "of a Ray cluster (the ray extra: pip install \".[ray]\"), the same outputs "
+                             "(default: %(default)s)")
+    engine.add_argument("--address", metavar="ADDRESS",
+                        help="--engine ray: the cluster to run on (what `ray start --head` prints, or auto for the "
+                             "one started on this machine; default: a cluster of this machine, started for the run)")
+    engine.add_argument("--workers", type=_positive("--workers"), metavar="N",
+                        help="--engine ray: how many workers, each with the detector and the method loaded once "
+                             "and --threads threads (default: the cluster's CPUs over --threads)")
     if method["needs"]:
         group.add_argument("--faces", type=Path, metavar="DIR",
                            help=f"training faces for its {' and '.join(need for need, _ in method['needs'])}: a face folder as "

@@ -44,10 +44,18 @@ class _Job:
     source: Path
     target: Path
     video: bool
+    fresh: bool = False  # its output did not exist when the run began (the Ray engine: a retried batch)
+
+
+#: Where a Ray worker keeps its messages, to return them to the driver (:func:`cluster_worker`); None: printed.
+_CAPTURED: list | None = None
 
 
 def _report(message: str) -> None:
-    """A message on stderr that does not break the progress bar."""
+    """A message on stderr that does not break the progress bar (on a Ray worker: kept for the driver)."""
+    if _CAPTURED is not None:
+        _CAPTURED.append(message)
+        return
     tqdm.write(message, file=sys.stderr)
 
 
@@ -510,7 +518,8 @@ class _Run:
 
 
 class _Abort(Exception):
-    """A whole-set method failed on the set: nothing is written."""
+    """The run cannot go on (a whole-set method failed on the set, a Ray cluster lacks the GPU asked
+    for): nothing is written."""
 
 
 class _Stopped(BaseException):
@@ -551,6 +560,10 @@ def _exists(job: _Job, run: _Run) -> bool:
     """True (and reported) when the job's output exists and is to be kept."""
     if run.args.overwrite or not job.target.exists():
         return False
+    if job.fresh:  # written by this run, on a worker that was lost before it said so: done, not redone
+        run.tally.written += 1
+        run.tally.files.append({"input": str(job.source), "output": str(job.target), "resumed": True})
+        return True
     run.tally.existing += 1
     _report(f"skipped {job.source}: {job.target} exists (--overwrite replaces it)")
     return True
@@ -704,6 +717,92 @@ def _run_photos(run: _Run) -> None:
                      f"face(s) found in {err.photos} photo(s), so nothing was written: {err.error}") from None
 
 
+# ------------------------------------------------------------------------------------------------
+# the Ray engine (facedid_lib.cli.cluster): each file handled as above, on a cluster's workers
+
+
+def _check_engine(args, method: Method, plan: _Plan, error) -> None:
+    """``error`` (exit 2) where ``--engine ray`` cannot run: Ray missing, or a whole-set method on photos."""
+    if args.engine != "ray":
+        if args.address or args.workers:
+            error("--address and --workers need --engine ray")
+        return
+    from facedid_lib.cli import cluster
+
+    try:
+        cluster.import_ray()
+    except ImportError as err:
+        error(str(err))
+    if method.whole_set and any(not job.video for job in plan.jobs):
+        error(f"{method.name} runs once on all faces of all photos: it cannot be split over workers; run it "
+              "with the plain engine (each video is a set of its own and may run on Ray)")
+
+
+def _settings(run: _Run) -> dict:
+    """What a Ray worker needs to handle files as this run does (picklable): the arguments, the
+    method's parameters and context, the device, the manifest's folder."""
+    return {"args": {key: value for key, value in vars(run.args).items() if key != "command"},
+            "params": run.params, "context": run.context, "device": str(run.device),
+            "manifest": None if run.plan.manifest is None else str(run.plan.manifest.folder)}
+
+
+def cluster_worker(settings: dict):
+    """A Ray worker's handler (:mod:`facedid_lib.cli.cluster`), set up once from :func:`_settings`
+    (threads, method): each batch of jobs (``{"source", "target", "video"}``) goes through
+    :func:`_run_photos` exactly as on one machine, and the batch's counts, report entries and
+    messages come back."""
+    args = argparse.Namespace(**{**settings["args"], "quiet": True})
+    _set_threads(args.threads)
+    method = REGISTRY[args.method]
+    manifest = None if settings["manifest"] is None else _Manifest(Path(settings["manifest"]))
+
+    def handle(jobs: list[dict]) -> dict:
+        global _CAPTURED
+        plan = _Plan([_Job(Path(job["source"]), Path(job["target"]), bool(job["video"]), job["fresh"]) for job in jobs],
+                     0, 0, manifest)
+        run = _Run(plan, method, settings["params"], settings["context"], torch.device(settings["device"]), args,
+                   _Tally(method.name, args.output))
+        _CAPTURED = []
+        try:
+            _run_photos(run)
+        finally:
+            messages, _CAPTURED = _CAPTURED, None
+        return {"tally": run.tally.as_dict(), "files": run.tally.files, "messages": messages}
+
+    return handle
+
+
+def _run_on_cluster(run: _Run) -> None:
+    """Every file of the run handled on a Ray cluster's workers (``--engine ray``), their counts,
+    report entries and messages added up here as the batches finish; the report's entries in the
+    order of the inputs, as on one machine."""
+    from facedid_lib.cli import cluster
+
+    args, tally = run.args, run.tally
+    jobs = [{"source": str(job.source), "target": str(job.target), "video": job.video, "fresh": not job.target.exists()}
+            for job in run.plan.jobs]
+    order = {job["source"]: k for k, job in enumerate(jobs)}
+    gpus = 1 if run.device.type == "cuda" else 0
+    with cluster.connect(args.address) as resources:
+        workers = args.workers or max(1, int(resources.get("CPU", 1)) // args.threads)
+        if gpus and resources.get("GPU", 0) < 1:
+            raise _Abort(f"--device {run.device}: the Ray cluster has no GPU (its resources: {resources}); "
+                         "pass --device cpu or add GPU nodes")
+        if gpus and not args.workers:
+            workers = min(workers, int(resources["GPU"]))  # one GPU per worker
+        with tqdm(total=len(jobs), desc=f"{run.method.name} on {workers} Ray worker(s)", unit="file",
+                  disable=args.quiet) as bar:
+            for done, result in cluster.run_jobs(jobs, cluster_worker, _settings(run), workers, gpus=gpus,
+                                                 video=lambda job: job["video"]):
+                for message in result["messages"]:
+                    _report(message)
+                for key, value in result["tally"].items():
+                    setattr(tally, key, getattr(tally, key) + value)
+                tally.files += result["files"]
+                bar.update(len(done))
+    tally.files.sort(key=lambda entry: order.get(entry["input"], len(order)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``facedid`` on ``argv`` (default: the command line's); return the exit status (0, 1, 2, 3 with --verify, 130 or 143).
 
@@ -719,12 +818,17 @@ def main(argv: list[str] | None = None) -> int:
                 params = {param.name: getattr(args, param.name) for param in method.command_params()}
                 args.threads = _set_threads(args.threads)
                 plan = _collect(args.inputs, args.output, args.command.error)
+                _check_engine(args, method, plan, args.command.error)
                 device, context = _prepare(args, method, params, args.command.error)
             except SystemExit as stop:  # argparse: --help (0) or a bad argument (2)
                 return stop.code or 0
             tally = _Tally(method.name, args.output, skipped=plan.skipped, unreadable=plan.unreadable)
             run = _Run(plan, method, params, context, device, args, tally)
-            _run_photos(run)
+            try:
+                (_run_on_cluster if args.engine == "ray" else _run_photos)(run)
+            finally:
+                if args.engine == "ray":  # a worker stopped mid-file leaves its temporary file
+                    _remove_partial_files(args.output)
         except _Abort as err:
             print(f"facedid {method.name}: error: {err}", file=sys.stderr)
             return 1

@@ -53,7 +53,7 @@ from facedid_lib.align.paste import paste_back
 from facedid_lib.core.checks import check_method_output
 from facedid_lib.detect.base import Detections
 from facedid_lib.io.images import copy_photo, temporary_sibling
-from facedid_lib.io.timing import frame_times
+from facedid_lib.io.timing import frame_times, is_steady
 from facedid_lib.io.video import VideoWriter, audio_codec, frame_rate, still_image_format
 from facedid_lib.methods.registry import REGIONS
 from facedid_lib.pipeline.head import cover_heads, head_params
@@ -184,7 +184,8 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
         if not capture.isOpened():
             raise ValueError(f"src_path: OpenCV cannot open {src} as a video")
         fps, times = frame_rate(capture), frame_times(src)
-        total = len(times) if times else _declared(capture)  # a variable rate makes OpenCV's count a guess
+        # OpenCV's count is the container's, or its duration times its average rate: a guess where the rate varies
+        total = _declared(capture) if times is None or is_steady(times, fps) else len(times)
         with tqdm(total=total, desc=f"de-identifying {src.name}", unit="frame", disable=not progress) as bar:
             for frame in _frames(capture):
                 if writer is None:
