@@ -79,15 +79,15 @@ class _Worker:
         import numpy as np
 
         jobs = [json.loads(str(job)) for job in batch["job"]]
-        return {"result": np.array([json.dumps({**self._process(jobs), "jobs": jobs})], dtype=object)}
+        return {"result": np.array([json.dumps({**self._process(jobs), "count": len(jobs)})], dtype=object)}
 
 
 def run_jobs(jobs: list[dict], setup: Callable, settings: dict, workers: int, batch_size: int = 8,
-             gpus: float = 0, video=lambda job: False) -> Iterator[tuple[list[dict], dict]]:
+             gpus: float = 0, video=lambda job: False) -> Iterator[tuple[int, dict]]:
     """Run ``jobs`` (JSON-able dicts) on the connected cluster (:func:`connect`): ``workers`` actors
     of :class:`_Worker`, each with one CPU (and ``gpus`` GPUs); the jobs for which ``video(job)``
-    is true one per batch, the others ``batch_size`` per batch. Yields ``(batch's jobs, result)``
-    as the batches finish, in no fixed order."""
+    is true one per batch, the others ``batch_size`` per batch. Yields ``(how many jobs the batch
+    held, its result)`` as the batches finish, in no fixed order."""
     ray = import_ray()
     photos = [job for job in jobs if not video(job)]
     videos = [job for job in jobs if video(job)]
@@ -102,4 +102,4 @@ def run_jobs(jobs: list[dict], setup: Callable, settings: dict, workers: int, ba
             num_cpus=1, **({"num_gpus": gpus} if gpus else {}))
         for row in done.iter_rows():
             result = json.loads(row["result"])
-            yield result.pop("jobs"), result
+            yield result.pop("count"), result

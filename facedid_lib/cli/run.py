@@ -792,14 +792,14 @@ def _run_on_cluster(run: _Run) -> None:
             workers = min(workers, int(resources["GPU"]))  # one GPU per worker
         with tqdm(total=len(jobs), desc=f"{run.method.name} on {workers} Ray worker(s)", unit="file",
                   disable=args.quiet) as bar:
-            for done, result in cluster.run_jobs(jobs, cluster_worker, _settings(run), workers, gpus=gpus,
+            for count, result in cluster.run_jobs(jobs, cluster_worker, _settings(run), workers, gpus=gpus,
                                                  video=lambda job: job["video"]):
                 for message in result["messages"]:
                     _report(message)
                 for key, value in result["tally"].items():
                     setattr(tally, key, getattr(tally, key) + value)
                 tally.files += result["files"]
-                bar.update(len(done))
+                bar.update(count)
     tally.files.sort(key=lambda entry: order.get(entry["input"], len(order)))
 
 

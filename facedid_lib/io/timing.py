@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["frame_times", "is_steady", "TimedEncoder"]
+__all__ = ["frame_times", "is_steady", "TimedEncoder", "check_frame"]
 
 
 def frame_times(path) -> list[Fraction] | None:
@@ -67,6 +67,12 @@ def is_steady(times: Sequence[Fraction], fps: Fraction, tolerance: float = 0.1) 
         return True
     gaps = np.diff(np.array([float(t) for t in times])) * float(fps)
     return bool(np.all(np.abs(gaps - 1.0) <= tolerance))
+
+
+def check_frame(frame: np.ndarray, size: tuple[int, int]) -> None:
+    """ValueError unless ``frame`` is an ``(H, W, 3)`` uint8 array of ``size`` ``(W, H)``: what a video writer takes."""
+    if frame.shape != (size[1], size[0], 3) or frame.dtype != np.uint8:
+        raise ValueError(f"frames must be {size[1]} x {size[0]} x 3 uint8, got {frame.shape} {frame.dtype}")
 
 
 def _time_base(times: Sequence[Fraction]) -> Fraction:
@@ -165,8 +171,7 @@ class TimedEncoder:
         """Encode one ``(H, W, 3)`` uint8 RGB frame of the encoder's size at its time."""
         import av
 
-        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frames must be {self.size[1]} x {self.size[0]} x 3 uint8, got {frame.shape} {frame.dtype}")
+        check_frame(frame, self.size)
         i = self._index
         time = self._times[i] if i < len(self._times) else self._times[-1] + (i - len(self._times) + 1) * self._step
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")

@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from facedid_lib.io.metadata import image_format
-from facedid_lib.io.timing import TimedEncoder, is_steady
+from facedid_lib.io.timing import TimedEncoder, check_frame, is_steady
 
 __all__ = ["read_frames", "VideoWriter", "audio_codec", "frame_rate", "still_image_format"]
 
@@ -161,10 +161,9 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one ``(H, W, 3)`` uint8 RGB frame of the writer's size."""
-        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frames must be {self.size[1]} x {self.size[0]} x 3 uint8, got {frame.shape} {frame.dtype}")
         if self._timed is not None:
             return self._timed.write(frame)
+        check_frame(frame, self.size)
         try:
             self._frames.send(np.ascontiguousarray(frame))
         except (OSError, RuntimeError) as err:

@@ -122,7 +122,8 @@ def deidentify_video(src_path, dst_path, method: Callable, detector: str = "hog"
     H.264, Motion JPEG in ``.avi``), at the source's frame rate (as a fraction; a variable rate
     kept frame by frame, each frame at its source time: :func:`~facedid_lib.io.timing.frame_times`)
     and size, to a temporary file beside ``dst_path`` that is renamed onto it at the end: an
-    interrupted run leaves no partial video. The sound is dropped unless ``keep_audio`` (a voice is personal data too).
+    interrupted run leaves no partial video. The sound is dropped unless ``keep_audio`` (a voice is
+    personal data too).
 
     Parameters
     ----------
