@@ -85,3 +85,26 @@ def test_hide_faces_is_the_pgd_loop_on_the_score_map(photo, one_thread):
             x_i = torch.clamp(x_i - alpha * m * grad.sign(), x - eps, x + eps).clamp(0, 1)
     assert record == expected
     assert np.array_equal(out, (x_i.detach() * 255).round().byte().permute(1, 2, 0).numpy())
+
+
+def test_precision_table_scores_every_detector_against_the_counted_boxes(data_folder, one_thread):
+    from facedid_lib.data import COUNTED_BOXES
+    from facedid_lib.evaluate import dedetection as scored
+
+    wild = data.wild_photos(data_folder / "wild")
+    photos = {name: wild[name] for name in ("058405.jpg", "000180.jpg")}
+    settings = {"original": None, "PGD eps 0.02, 40 iterations": (0.02, 40)}
+    table = scored.precision_table(photos, COUNTED_BOXES, settings, progress=False, device="cpu")
+    assert list(table.columns[:4]) == ["eps", "iterations", "s / image", "SSIM"]
+    assert [c for c in table.columns if c.startswith("AP ")] == ["AP yunet", "AP hog", "AP haar", "AP mmod"]
+    clean, attacked = table.loc["original"], table.loc["PGD eps 0.02, 40 iterations"]
+    assert clean["recall yunet"] == 1.0 and clean["SSIM"] == 1.0
+    assert attacked["recall yunet"] == 0.0 and attacked["AP yunet"] == 0.0 and attacked["SSIM"] > 0.95
+    assert attacked["s / image"] > 0
+    beside = scored.beside_source(table)
+    assert beside.loc["PGD eps 0.02, 40 iterations", "AP (Faster R-CNN, source)"] == 0.0
+    assert beside.loc["original", "recall (yunet, ours)"] == 1.0
+    with pytest.raises(ValueError, match="ground truth"):
+        scored.precision_table({"x.jpg": photos["058405.jpg"]}, COUNTED_BOXES, settings, progress=False)
+    with pytest.raises(ValueError, match="no differentiable"):
+        scored.precision_table(photos, COUNTED_BOXES, settings, attacked="haar", progress=False)

@@ -394,3 +394,30 @@ def test_ssim_reference_rejects_bad_inputs():
         M.SSIMReference(torch.full((1, 3, 16, 16), 2.0))
     with pytest.raises(ValueError, match="reference's shape"):
         M.SSIMReference(torch.rand(2, 3, 16, 16))(torch.rand(1, 3, 16, 16))
+
+
+def test_average_precision_at_iou():
+    from facedid_lib.metrics import average_precision, box_iou
+
+    truth = {"a": [(0, 0, 10, 10)], "b": [(0, 0, 10, 10), (20, 20, 30, 30)], "c": []}
+    perfect = {"a": [(0, 0, 10, 10, 0.9)], "b": [(0, 0, 10, 10, 0.8), (20, 20, 30, 30, 0.7)]}
+    assert average_precision(perfect, truth) == (1.0, 1.0)
+    # a false alarm scored below every hit costs nothing; above them it lowers every precision
+    low = average_precision({**perfect, "c": [(0, 0, 5, 5, 0.1)]}, truth)
+    assert low == (1.0, 1.0)
+    high_ap, high_recall = average_precision({**perfect, "c": [(0, 0, 5, 5, 0.95)]}, truth)
+    assert high_recall == 1.0 and high_ap == pytest.approx(0.75)  # precision 1/2, 2/3, 3/4 at recall 1/3, 2/3, 1
+    # one box matched twice: the second is a false alarm; IoU below the threshold: a miss
+    twice = {"a": [(0, 0, 10, 10, 0.9), (0, 0, 10, 10, 0.8)]}
+    assert average_precision(twice, truth) == pytest.approx((1 / 3, 1 / 3))
+    shifted = {"a": [(6, 0, 16, 10, 0.9)]}
+    assert float(box_iou([(0, 0, 10, 10)], [(6, 0, 16, 10)])[0, 0]) == pytest.approx(0.25)
+    assert average_precision(shifted, truth) == (0.0, 0.0)
+    assert average_precision(shifted, truth, iou=0.25) == pytest.approx((1 / 3, 1 / 3))
+    assert average_precision({}, truth) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="ground truth"):
+        average_precision({"z": []}, truth)
+    with pytest.raises(ValueError, match="no box"):
+        average_precision({}, {"a": []})
+    with pytest.raises(ValueError, match="iou"):
+        average_precision({}, truth, iou=0)

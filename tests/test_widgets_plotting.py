@@ -135,13 +135,17 @@ def test_dedetection_view_shows_every_detector_before_and_after(data_folder):
 
     photos = {"058405.jpg": data.wild_photos(data_folder / "wild")["058405.jpg"]}
     ex = widgets.dedetection_explorer(photos)
-    assert set(ex.controls) == {"photo", "eps_levels", "steps"}
+    assert set(ex.controls) == {"photo", "eps_levels", "steps", "attacked"}
+    assert ex.controls["attacked"].options == ("mmod", "yunet")
     ex.update(eps_levels=0)
     before, after, change = (ax.get_title() for ax in ex.figure.axes)
     assert before.replace("clean", "") == after.replace("de-detected, ε = 0/255", "")
     assert change == "|change| x 10 (L2 0.00)"
     ex.update(eps_levels=8, steps=8)
     assert "mmod 0" in ex.figure.axes[1].get_title()
+    ex.update(attacked="yunet", eps_levels=5, steps=40)
+    title = ex.figure.axes[1].get_title()
+    assert title.startswith("hidden from yunet") and "yunet 0" in title
     plt.close("all")
 
 

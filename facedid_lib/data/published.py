@@ -34,6 +34,9 @@ Example
 0.0013
 >>> float(mygdalis_attacks().loc["9-A^3", "ASR a=0.97"])
 6.4
+
+Dasari (the de-detection slides): PGD against a Faster R-CNN face detector trained on WIDER Face,
+its average precision and recall at IoU 0.5 on 100 test photos before and after the attack.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import pandas as pd
 
 __all__ = ["PFGVM_SOURCE", "PFGVM_TABLE2", "pfgvm_table2", "pfgvm_table3", "pfgvm_improvement", "NOUSI_SOURCE",
            "nousi_shift_orders", "SAN_SOURCE", "san_gender_error", "san_matching_accuracy", "MYGDALIS_SOURCE",
-           "mygdalis_attacks"]
+           "mygdalis_attacks", "DASARI_SOURCE", "dasari_dedetection"]
 
 PFGVM_SOURCE = "Chatzikyriakidis, Papaioannidis and Pitas, ICIP 2019"
 
@@ -154,3 +157,27 @@ def mygdalis_attacks() -> pd.DataFrame:
     columns = ["SSIM", "MSE x 1e4", "ASR", "def. SSIM", "def. MSE", "ASR a=1", "F a=1", "D a=1",
                "ASR a=0.97", "F a=0.97", "D a=0.97"]
     return pd.DataFrame.from_dict(_MYGDALIS, orient="index", columns=columns).rename_axis("attack")
+
+
+DASARI_SOURCE = ("Dasari, \"Adversarial ML based privacy preservation against face detection on social media\" "
+                 "(MS project slides): Faster R-CNN on WIDER Face, 100 test photos, PGD (IBM's ART), IoU 0.5")
+# eps (in [0, 1] units), iterations, seconds per image on one Tesla K80, AP, total recall
+_DASARI = {
+    "original": (None, None, None, 0.51, 0.56),
+    "PGD eps 0.01, 10 iterations": (0.01, 10, 9.0, 0.07, 0.19),
+    "PGD eps 0.01, 40 iterations": (0.01, 40, 37.0, 0.04, 0.14),
+    "PGD eps 0.02, 40 iterations": (0.02, 40, 37.0, 0.00, 0.01),
+}
+
+
+def dasari_dedetection() -> pd.DataFrame:
+    """Dasari's attack evaluation: AP and total recall of the attacked Faster R-CNN face detector at
+    IoU 0.5, before and after PGD, with the attack's seconds per image on a K80.
+
+    Columns ``eps``, ``iterations``, ``s / image (K80)``, ``AP``, ``recall``; one row per set.
+
+    >>> dasari_dedetection().loc["PGD eps 0.01, 10 iterations", ["AP", "recall"]].tolist()
+    [0.07, 0.19]
+    """
+    return pd.DataFrame.from_dict(_DASARI, orient="index",
+                                  columns=["eps", "iterations", "s / image (K80)", "AP", "recall"]).rename_axis("set")

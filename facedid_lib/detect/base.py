@@ -173,6 +173,22 @@ class Detector(abc.ABC):
     #: ``sensitive=True`` of :func:`~facedid_lib.detect.detect` and ``facedid --sensitive`` use
     sensitive: dict = {}
 
+    #: the parameter of :meth:`find` that thresholds :meth:`score_map`'s scores (a face where a score
+    #: reaches it), or None for a detector with no differentiable form
+    score_param: str | None = None
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether the detector has a differentiable :meth:`score_map` (de-detection can attack it)."""
+        return self.score_param is not None
+
+    def score_map(self, images, device=None):
+        """The detector as a differentiable function of the pixels: ``(N, 3, H, W)`` float RGB in
+        [0, 1] -> ``(N, ...)`` scores of every place it looks at, on the scale of its
+        :attr:`score_param` (a face where a score reaches that threshold). Detectors without one
+        (HOG, Haar: not differentiable) raise NotImplementedError."""
+        raise NotImplementedError(f"detector {type(self).__name__} has no differentiable score map")
+
     @abc.abstractmethod
     def find(self, image: np.ndarray, **params):
         """The objects in an (H, W, 3) uint8 RGB image: :class:`Detections` or a list of :class:`Detection`."""

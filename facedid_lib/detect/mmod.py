@@ -53,12 +53,12 @@ import torch.nn.functional as F
 
 from facedid_lib.core.config import resolve_device
 from facedid_lib.core.params import Param
-from facedid_lib.detect.base import Detection
+from facedid_lib.detect.base import Detection, Detector
 from facedid_lib.detect.registry import register_detector
 
 __all__ = [
     "MMODNet", "mmod_net", "model_path", "pyramid_rects", "pyramid_canvas", "score_map", "decode",
-    "detect_mmod", "faceness", "MMOD_PARAMS",
+    "detect_mmod", "faceness", "MMOD_PARAMS", "MMOD",
 ]
 
 #: Scale step between pyramid levels (dlib's ``pyramid_down<6>``: each level is 5/6 of the last).
@@ -712,4 +712,19 @@ MMOD_PARAMS = [
           low=0, high=2, step=1),
 ]
 
-register_detector("mmod", detect_mmod, MMOD_PARAMS, sensitive={"threshold": -0.5})
+@register_detector("mmod")
+class MMOD(Detector):
+    """dlib's MMOD CNN as a :class:`~facedid_lib.detect.base.Detector`: :func:`detect_mmod` finds
+    the faces, :func:`score_map` is its differentiable form (a face where a cell exceeds
+    ``threshold``)."""
+
+    kind = "face"
+    params = tuple(MMOD_PARAMS)
+    sensitive = {"threshold": -0.5}
+    score_param = "threshold"
+
+    def find(self, image: np.ndarray, threshold: float, upsample: int) -> list[Detection]:
+        return detect_mmod(image, threshold, upsample)
+
+    def score_map(self, images: torch.Tensor, device=None) -> torch.Tensor:
+        return score_map(images, device=device)[0]

@@ -97,13 +97,21 @@ YUNET_PARAMS = [
 class YuNet(Detector):
     """YuNet as a :class:`~facedid_lib.detect.base.Detector`: faces with their five landmarks
     (scheme ``"arcface-5"``: the subject's right eye, left eye, nose tip, right and left mouth
-    corner), which ``align_faces(..., landmarks="detector")`` can align by."""
+    corner), which ``align_faces(..., landmarks="detector")`` can align by. Its differentiable
+    form is the torch port of the same file (:mod:`facedid_lib.detect.yunet_net`)."""
 
     kind = "face"
     params = tuple(YUNET_PARAMS)
     sensitive = {"score_threshold": 0.3}
+    score_param = "score_threshold"
 
     def find(self, image: np.ndarray, score_threshold: float, nms_threshold: float) -> Detections:
         found = detect_yunet(image, score_threshold, nms_threshold, with_landmarks=True)
         return Detections([box[:4] for box, _ in found], [box.score for box, _ in found],
                           np.array([marks for _, marks in found]).reshape(-1, 5, 2), self.kind, LANDMARK_SCHEME)
+
+    def score_map(self, images, device=None):
+        """The torch port's score of every cell (:func:`facedid_lib.detect.yunet_net.score_map`)."""
+        from facedid_lib.detect import yunet_net
+
+        return yunet_net.score_map(images, device)

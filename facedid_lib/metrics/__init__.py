@@ -11,6 +11,7 @@ privacy                     :func:`misclassification_rate`, :func:`accuracy`,
 distortion, per image       :func:`l2_norm`, :func:`mse`
 similarity, per image       :func:`ssim`, :func:`cw_ssim`, :class:`SSIMReference` (one reference, many calls)
 generative methods          :func:`diversity`
+detection against truth     :func:`box_iou`, :func:`average_precision` (AP and recall at an IoU)
 ==========================  ====================================================================
 
 Rates (accuracy, misclassification, targeted success) are Python floats; per-image metrics are
@@ -30,11 +31,13 @@ References
    classification defense", Neural Networks 124, 2020 (the rank view of a recognizer, k-A^3).
 
 The metrics live by kind in :mod:`~facedid_lib.metrics.recognition`,
-:mod:`~facedid_lib.metrics.quality` and :mod:`~facedid_lib.metrics.faces`, their input checks in
-:mod:`~facedid_lib.metrics.inputs`, and the metrics as named objects with their table columns in
+:mod:`~facedid_lib.metrics.quality`, :mod:`~facedid_lib.metrics.faces` and
+:mod:`~facedid_lib.metrics.boxes`, their input checks in :mod:`~facedid_lib.metrics.inputs`, and the metrics as named objects with their table columns in
 :mod:`~facedid_lib.metrics.columns`; this package gives all their public names.
 """
 
+from facedid_lib.metrics.boxes import *  # noqa: F401,F403
+from facedid_lib.metrics.boxes import __all__ as _boxes
 from facedid_lib.metrics.faces import *  # noqa: F401,F403
 from facedid_lib.metrics.faces import __all__ as _faces
 from facedid_lib.metrics.quality import *  # noqa: F401,F403
@@ -42,4 +45,4 @@ from facedid_lib.metrics.quality import __all__ as _quality
 from facedid_lib.metrics.recognition import *  # noqa: F401,F403
 from facedid_lib.metrics.recognition import __all__ as _recognition
 
-__all__ = [*_recognition, *_quality, *_faces]
+__all__ = [*_recognition, *_quality, *_faces, *_boxes]

@@ -429,19 +429,20 @@ def defence_explorer(defence, images, labels, attacked: dict) -> Explorer:
 DETECTOR_PALETTE = ("orange", "deepskyblue", "lime", "magenta", "gold", "red", "cyan", "white")
 
 
-def detector_colours() -> dict:
-    """The detectors de-detection is measured against (the attacked one first), each with its colour."""
+def detector_colours(attacked: str = "mmod") -> dict:
+    """The detectors de-detection is measured against (the ``attacked`` one first), each with its colour."""
     import itertools
 
     from facedid_lib.attacks.dedetection import measured_detectors
     from facedid_lib.detect import detector_names
 
     colour = dict(zip(detector_names(), itertools.cycle(DETECTOR_PALETTE)))
-    return {name: colour[name] for name in measured_detectors()}
+    return {name: colour[name] for name in measured_detectors(attacked)}
 
 
-def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
-    """A photo before and after de-detection, every detector's boxes, and ``|change| x 10``.
+def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int, attacked: str = "mmod"):
+    """A photo before and after de-detection from the differentiable detector ``attacked``, every
+    detector's boxes, and ``|change| x 10``.
 
     ``eps_levels`` is ε in grey levels (ε = eps_levels / 255); a callback of
     :func:`dedetection_explorer`. MMOD's boxes are lime, HOG's orange, Haar's blue, YuNet's magenta.
@@ -451,13 +452,15 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
     from facedid_lib.attacks import dedetection
 
     clean = photos[photo]
-    new = dedetection.hide_faces(clean, eps=eps_levels / 255, steps=steps)[0] if eps_levels else clean
+    new = (dedetection.hide_faces(clean, eps=eps_levels / 255, steps=steps, detector=attacked)[0] if eps_levels
+           else clean)
     change = np.abs(new.astype(np.float32) - clean) / 255
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4 * clean.shape[0] / clean.shape[1] + 0.6))
-    for ax, image, title in [(axes[0], clean, "clean"), (axes[1], new, f"de-detected, ε = {eps_levels}/255")]:
+    hidden = "de-detected" if attacked == "mmod" else f"hidden from {attacked}"
+    for ax, image, title in [(axes[0], clean, "clean"), (axes[1], new, f"{hidden}, ε = {eps_levels}/255")]:
         ax.imshow(image)
         counts = []
-        for name, colour in detector_colours().items():
+        for name, colour in detector_colours(attacked).items():
             found = detect(image, name)
             plotting.draw_detections(ax, found, color=colour, label_scores=False)
             counts.append(f"{name} {len(found)}")
@@ -471,13 +474,18 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int):
 
 
 def dedetection_explorer(photos: dict) -> Explorer:
-    """Choose a wild photo, ε and the number of steps, and see which detectors still find the faces."""
+    """Choose a wild photo, ε, the number of steps and the detector attacked, and see which
+    detectors still find the faces."""
+    from facedid_lib.detect import detector_names, get_detector
+
     if not photos:
         raise ValueError("photos is empty")
+    attackable = tuple(name for name in detector_names() if get_detector(name).differentiable)
     params = [Param("photo", next(iter(photos)), "the photo", choices=tuple(photos)),
               Param("eps_levels", 4, "ε in grey levels (of 255)", low=0, high=16, step=1),
-              Param("steps", 10, "iterations of the attack", low=1, high=40, step=1)]
-    return Explorer(dedetection_view, params, title="De-detection: hide the faces from MMOD", photos=photos)
+              Param("steps", 10, "iterations of the attack", low=1, high=40, step=1),
+              Param("attacked", "mmod", "the detector the attack sees", choices=attackable)]
+    return Explorer(dedetection_view, params, title="De-detection: hide the faces from a detector", photos=photos)
 
 
 ATTRIBUTE_SWITCH = ("PPAS", "yes", "no")
