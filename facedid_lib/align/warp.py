@@ -56,6 +56,9 @@ def inside_photo(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.nd
 
 
 def crop(photo, x0: int, x1: int, y0: int, y1: int, device) -> torch.Tensor:
-    """The photo's window ``[y0:y1, x0:x1]`` as a (3, h, w) float tensor (the rest is never copied)."""
-    part = photo[y0:y1, x0:x1] if isinstance(photo, np.ndarray) else photo[:, y0:y1, x0:x1]
-    return to_tensor(part, device)
+    """The photo's window ``[y0:y1, x0:x1]`` as a (3, h, w) float tensor (the rest is never copied);
+    differentiable with respect to a float tensor photo (an attack in the photo reaches its chips)."""
+    if isinstance(photo, np.ndarray):
+        return to_tensor(photo[y0:y1, x0:x1], device)
+    part = photo[:, y0:y1, x0:x1]
+    return part.to(device, part.dtype if part.dtype in (torch.float32, torch.float64) else torch.float32)

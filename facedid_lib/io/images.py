@@ -36,7 +36,8 @@ import torch
 from PIL import Image, ImageOps
 
 __all__ = ["check_photo", "photo_size", "to_uint8", "to_tensor", "copy_photo", "chips_to_uint8", "read_image",
-           "write_image", "write_bytes", "is_temporary", "temporary_sibling", "write_atomically"]
+           "write_image", "write_bytes", "is_temporary", "temporary_sibling", "write_atomically", "JPEG_QUALITY",
+           "jpeg_round_trip"]
 
 # ------------------------------------------------------------------------------------------------
 # photos: checks and conversions
@@ -223,8 +224,30 @@ def write_image(path, image) -> Path:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"path: unknown image format {path.suffix!r} for {path} (use .png or .jpg)")
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    options = {"quality": JPEG_QUALITY} if fmt == "JPEG" else {}
     return write_atomically(path, lambda file: Image.fromarray(to_uint8(image)).save(file, format=fmt, **options))
+
+
+#: The quality of the JPEG files :func:`write_image` writes.
+JPEG_QUALITY = 95
+
+
+def jpeg_round_trip(image, quality: int = JPEG_QUALITY) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB pixels a JPEG file of ``image`` at ``quality`` gives back (Pillow's
+    encoder, as :func:`write_image` writes ``.jpg``): what a reader of the written file sees.
+
+    >>> photo = np.full((16, 16, 3), 128, np.uint8)
+    >>> bool((jpeg_round_trip(photo) == photo).all())
+    True
+    """
+    import io
+
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must lie in [1, 100], got {quality}")
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="JPEG", quality=int(quality))
+    with Image.open(io.BytesIO(buffer.getvalue())) as back:
+        return np.asarray(back.convert("RGB")).copy()
 
 
 def write_bytes(path, data: bytes) -> Path:

@@ -20,6 +20,7 @@ method modules (registering their methods) and re-exports the registry's names.
 """
 
 from facedid_lib.methods.registry import PROVIDERS, REGISTRY, Method, Provider, get, provide, provider, register
-from facedid_lib.methods import autoencoder, classical, gan, ksame, reconstruction, san  # noqa: F401  (register their methods)
+from facedid_lib.methods import (adversarial, autoencoder, classical, gan, ksame, reconstruction,  # noqa: F401
+                                 san)  # (register their methods)
 
 __all__ = ["Method", "Provider", "REGISTRY", "PROVIDERS", "register", "provider", "get", "provide"]

@@ -23,6 +23,8 @@ from facedid_lib.core.registry import Registry
 
 #: What a method covers: the aligned inner face (a chip, pasted back), or the whole head in the photo.
 REGIONS = ("inner", "head")
+#: What a method's head form is given: one head's window at a time, or every head of the photo at once.
+HEAD_VIEWS = ("region", "photo")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,11 @@ class Method:
     for ``sigma``; ``lengths`` says which library parameter each one sets) and defaults measured
     as protective, where the library's defaults are the lecture's weak settings. ``head`` is the
     function that covers a face's whole head in the photo (None: the method only works on aligned
-    chips, like the generative methods and the eye bar).
+    chips, like the generative methods and the eye bar). ``head_sees`` says what that function is
+    given: ``"region"``, the window around one head at a time (the classical methods), or
+    ``"photo"``, a window holding every head of the photo at once, with the mask of the heads and
+    the faces' chip transforms (the adversarial methods, whose detectors and recognizers look at
+    the whole scene).
     """
 
     name: str
@@ -49,6 +55,7 @@ class Method:
     command: tuple[Param, ...] = ()
     lengths: tuple[tuple[str, str], ...] = ()  #: (command parameter, library parameter in pixels)
     head: Callable | None = None
+    head_sees: str = "region"
 
     def __call__(self, images, **given):
         check_images(images)
@@ -185,7 +192,7 @@ def provide(method: "Method | str", faces: Path | str | None = None, size: int =
 
 def register(name: str, family: str, *params: Param, needs: tuple[str, ...] = (), whole_set: bool = False,
              aliases: tuple[str, ...] = (), command: tuple[Param, ...] = (), lengths: dict | None = None,
-             head: Callable | bool | None = None):
+             head: Callable | bool | None = None, head_sees: str = "region"):
     """Decorator: register ``fn`` under ``name`` (lowercase kebab-case) with its parameter declarations.
 
     The first line of ``fn``'s docstring becomes the method's one-line summary. ``needs`` names
@@ -193,10 +200,13 @@ def register(name: str, family: str, *params: Param, needs: tuple[str, ...] = ()
     :class:`Provider`); ``whole_set`` says that the method must see all faces in one call;
     ``aliases`` are other spellings :func:`get` accepts. ``command``, ``lengths`` (command
     parameter -> library parameter in pixels) and ``head`` (a function on a photo's region with
-    the library's parameters in that region's pixels; True: ``fn`` itself) are described in :class:`Method`.
+    the library's parameters in that region's pixels; True: ``fn`` itself) and ``head_sees``
+    (``"region"`` or ``"photo"``) are described in :class:`Method`.
     """
     if name in REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered")
+    if head_sees not in HEAD_VIEWS:
+        raise ValueError(f"head_sees must be one of {HEAD_VIEWS}, got {head_sees!r}")
     unknown = [need for need in needs if need not in PROVIDERS]
     if unknown:
         raise ValueError(f"no provider of {unknown}; registered: {', '.join(PROVIDERS)}")
@@ -213,7 +223,7 @@ def register(name: str, family: str, *params: Param, needs: tuple[str, ...] = ()
         summary = (fn.__doc__ or name).strip().splitlines()[0]
         head_form = fn if head is True else (head or None)
         REGISTRY.register(name, Method(name, fn, tuple(params), family, summary, tuple(needs), whole_set,
-                                       tuple(command), tuple(lengths.items()), head_form),
+                                       tuple(command), tuple(lengths.items()), head_form, head_sees),
                           aliases=aliases)
         return fn
 

@@ -6,7 +6,10 @@ scale (its lengths given as fractions of the face's width, :meth:`Method.to_pixe
 result is blended back through the ellipse, feathered. No chip, no resampling of the face: a
 classical method costs a few filters on a window of the photo. Pixels outside every ellipse come
 back bit for bit unchanged; faces are covered one after the other, so where two heads overlap the
-later one covers the earlier's result.
+later one covers the earlier's result. A method whose head form sees the whole scene
+(``head_sees="photo"``: the adversarial methods, whose detectors and recognizers look at every
+face at once) is called once, on a window around all the heads, and may change every pixel of
+every head ellipse (no feather: the change must reach the file whole).
 
 Example
 -------
@@ -35,9 +38,10 @@ from facedid_lib.core import params as _params
 from facedid_lib.core.checks import check_images
 from facedid_lib.core.config import resolve_device
 from facedid_lib.detect.base import Detections
+from facedid_lib.detect.tiles import DETECT_TILE
 from facedid_lib.io.images import check_photo, copy_photo, photo_size
 
-__all__ = ["CONTEXT", "head_params", "cover_heads", "cover_chip_heads"]
+__all__ = ["CONTEXT", "SCENE_CONTEXT", "head_params", "cover_heads", "cover_chip_heads"]
 
 #: Context around each head ellipse that the method sees (a fraction of the face's width): a blur
 #: near the ellipse's edge averages real neighbours, not a replicated border.
@@ -105,6 +109,9 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
     ellipses = [head_ellipses(f.transforms, size, padding, scale) for f in placements]
     widths = np.max([face_widths(f.transforms, size, padding) for f in placements], axis=0)
     covered = [head_windows(e, height, width) for e in ellipses]
+    if method.head_sees == "photo":
+        return _cover_scene(result, found, method, params if each is None else [{**params, **e} for e in each],
+                            ellipses, widths, covered, size, padding, device)
     windows = [head_windows(e, height, width, margin=CONTEXT * widths) for e in ellipses]
     for i, face_width in enumerate(widths):
         if all(c[i] is None for c in covered):
@@ -125,6 +132,58 @@ def cover_heads(photo, found: AlignedFaces, method, params: dict, size: int = 19
             mask = torch.maximum(mask, ellipse_mask(more[i], outer, feather * float(face_width), device))
         blended = region + mask * (new[0] - region)
         write_pixels(result, blended, mask > 0, x0, y0)
+    return result
+
+
+#: Context around the heads that a method seeing the whole scene is given in a photo larger than
+#: the detectors' tile (:data:`~facedid_lib.detect.tiles.DETECT_TILE`; a smaller photo is given
+#: whole, because a CNN detector's pyramid depends on the size of what it searches), a fraction of
+#: the largest face's width.
+SCENE_CONTEXT = 1.0
+#: The scene's window starts on this grid, the JPEG block grid of the file to come.
+SCENE_GRID = 8
+
+
+def _shifted(transforms: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Photo-to-chip transforms of a window whose top-left pixel is the photo's ``(x0, y0)``."""
+    out = np.array(transforms, dtype=np.float64, copy=True)
+    out[:, :, 2] += out[:, :, :2] @ np.array([x0, y0], dtype=np.float64)
+    return out
+
+
+def _cover_scene(result, found: AlignedFaces, method, params, ellipses, widths, covered, size, padding, device):
+    """A head form that sees every head at once (``head_sees="photo"``): one call on the window
+    holding every head with :data:`SCENE_CONTEXT` around them, given the mask of the heads (hard:
+    an adversarial change must reach the file whole) and the faces' transforms in the window."""
+    if isinstance(params, list):
+        raise ValueError(f"{method.name} sees every face at once: it takes one set of parameters, not one per face")
+    height, width = photo_size(result)
+    outer = None
+    for placement in covered:
+        for window in placement:
+            outer = _union(outer, window)
+    if outer is None:
+        return result  # every head lies outside the photo
+    if max(height, width) <= DETECT_TILE:  # the detectors search the whole photo: the attack sees what they see
+        x0, x1, y0, y1 = 0, width, 0, height
+    else:
+        margin = int(np.ceil(SCENE_CONTEXT * float(np.max(widths))))
+        x0 = max(0, outer[0] - margin) // SCENE_GRID * SCENE_GRID
+        y0 = max(0, outer[2] - margin) // SCENE_GRID * SCENE_GRID
+        x1, y1 = min(width, outer[1] + margin), min(height, outer[3] + margin)
+    region = crop(result, x0, x1, y0, y1, device).to(torch.float32)
+    mask = torch.zeros(y1 - y0, x1 - x0, device=region.device)
+    for placement in ellipses:
+        for ellipse in placement:
+            mask = torch.maximum(mask, ellipse_mask(ellipse, (x0, x1, y0, y1), 0.0, region.device))
+    inside = mask > 0
+    new = method.head(region[None], mask=inside[None, None], transforms=_shifted(found.transforms, x0, y0),
+                      size=size, padding=padding, **method.to_pixels(params, float(np.max(widths))))
+    check_images(new, f"{method.name}'s head form output")
+    if tuple(new.shape) != (1, 3, y1 - y0, x1 - x0):
+        raise ValueError(f"{method.name}'s head form must keep the shape {(1, 3, y1 - y0, x1 - x0)}, "
+                         f"got {tuple(new.shape)}")
+    write_pixels(result, torch.where(inside, new[0].to(region), region), inside, x0, y0)
     return result
 
 
