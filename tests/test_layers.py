@@ -30,7 +30,7 @@ LAYERS = [
     {"pipeline"},
     {"evaluate"},
     {"viz"},
-    {"cli", "bench"},
+    {"cli", "bench", "app"},
 ]
 
 

@@ -356,15 +356,10 @@ def _ahead(threads: int) -> int:
     return 1 if threads > 1 else 0
 
 
-def _chip_face_width(size: int, padding: float = 0.4) -> float:
-    """The face's width in an aligned chip (its unit face box, :mod:`facedid_lib.align.head`), in pixels."""
-    return size / (1 + 2 * padding)
-
-
 def _runner(args, method: Method):
     """What the pipeline runs: the method itself for the head (its head form takes the command's
     parameters), or on the chips its command form, lengths turned into the chip's pixels."""
-    return method if args.cover == "head" else method.on_chips(_chip_face_width(args.size))
+    return method.for_command(args.cover, args.size)
 
 
 def _context(args, method: Method, params: dict, device: torch.device, error) -> dict:

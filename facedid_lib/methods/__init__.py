@@ -20,7 +20,7 @@ method modules (registering their methods) and re-exports the registry's names.
 """
 
 from facedid_lib.methods.registry import PROVIDERS, REGISTRY, Method, Provider, get, provide, provider, register
-from facedid_lib.methods import (adversarial, autoencoder, classical, gan, ksame, reconstruction,  # noqa: F401
-                                 san)  # (register their methods)
+from facedid_lib.methods import (autoencoder, classical, gan, ksame, reconstruction, san,  # noqa: F401
+                                 adversarial)  # (register their methods; the registry keeps this order)
 
 __all__ = ["Method", "Provider", "REGISTRY", "PROVIDERS", "register", "provider", "get", "provide"]

@@ -92,6 +92,14 @@ class Method:
         each length into the chip's pixels (:meth:`to_pixels`)."""
         return CommandOnChips(self, float(face_width))
 
+    def for_command(self, cover: str, size: int = 192, padding: float = 0.4):
+        """What the pipeline runs with the command's parameters: the method itself to cover the head
+        (its head form takes them), or on chips of ``size`` pixels with ``padding`` its command form
+        (:meth:`on_chips`, the face ``size / (1 + 2 padding)`` pixels wide)."""
+        if cover not in REGIONS:
+            raise ValueError(f"cover must be one of {REGIONS}, got {cover!r}")
+        return self if cover == "head" else self.on_chips(size / (1 + 2 * padding))
+
     def to_pixels(self, values: dict, face_width) -> dict:
         """The library's parameters from the command's ``values``: each length times ``face_width``
         (pixels; an int parameter rounded, at least 1), the others as they are."""
