@@ -44,6 +44,12 @@ def test_offered_methods_and_refused_uploads(tmp_path):
     offered = core.offered_methods()
     assert "blur" in offered and "hide-from-detectors" in offered
     assert "k-same-pixel" not in offered and "autoencoder" not in offered  # whole-set, trained first
+    with pytest.raises(ValueError, match="no privacy level"):
+        core.choice("everything, please")
+    with pytest.raises(ValueError, match="not offered"):
+        core.choice(core.EXPERT, "k-same-pixel", {})
+    with pytest.raises(ValueError, match="face_block"):
+        core.choice(core.EXPERT, "pixelate", {"face_block": 99.0})
     (tmp_path / "notes.txt").write_text("not a photo")
     with pytest.raises(ValueError, match="not an image"):
         core.check_upload(tmp_path / "notes.txt")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from facedid_lib.core import memo
 from facedid_lib.recognize.blackbox import DlibBlackBox
 from facedid_lib.recognize.dlib_resnet import embed
 from facedid_lib.recognize.gallery import Gallery
@@ -70,7 +72,31 @@ def test_dlib_black_box_threads_give_the_same_bits_as_one(faceset):
     images = torch.cat([train.images, test.images])[:40]  # three runs of 16, 16 and 8 chips
     one = DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=1)
     two = DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=2)
-    assert (one.descriptors(images) == two.descriptors(images)).all()
+    with memo.disabled():  # dlib itself runs each time, in one thread and in two
+        assert (one.descriptors(images) == two.descriptors(images)).all()
     assert not (one.descriptors(images[:1]) == one.descriptors(images[1:2])).all()  # chips differ
     with pytest.raises(ValueError, match="workers"):
         DlibBlackBox(train.images[:2], train.labels[:2], progress=False, workers=0)
+
+
+def test_dlib_black_box_remembers_each_chip_with_the_same_bits(faceset, tmp_path, monkeypatch):
+    """A chip described before (in this process, or stored in the cache folder by another) is not
+    described again, and its remembered descriptor equals a computed one: alone, in another batch."""
+    from facedid_lib.recognize import blackbox
+
+    train, test = faceset
+    box = DlibBlackBox(train.images[:2], train.labels[:2], progress=False)
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    blackbox._remembered.cache_clear()
+    calls = []
+    original = DlibBlackBox._describe
+    monkeypatch.setattr(DlibBlackBox, "_describe", lambda self, pixels: calls.append(len(pixels)) or
+                        original(self, pixels))
+    first = box.descriptors(test.images[:5])
+    again = box.descriptors(torch.cat([test.images[3:5], test.images[:3]]))
+    assert calls == [5] and (again == np.concatenate([first[3:5], first[:3]])).all()
+    blackbox._remembered.cache_clear()  # a new process: the rows come from the cache folder
+    assert (box.descriptors(test.images[:5]) == first).all() and calls == [5]
+    with memo.disabled():
+        assert (box.descriptors(test.images[4:5]) == first[4:5]).all() and calls == [5, 1]
+    blackbox._remembered.cache_clear()

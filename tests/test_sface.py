@@ -169,3 +169,15 @@ def test_yunet_checks_its_input():
         yunet.detect_yunet(np.zeros((8, 8, 3), np.uint8), nms_threshold=float("nan"))
     with pytest.raises(ValueError, match="score_threshold"):
         detect.detect(np.zeros((8, 8, 3), np.uint8), "yunet", score_threshold=0.0)
+
+
+def test_embed_aligned_remembers_each_face_with_the_same_bits(tmp_path, monkeypatch):
+    from facedid_lib.core import memo
+
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    faces = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    with memo.disabled():
+        computed = sface.embed_aligned(faces)
+    assert (sface.embed_aligned(faces) == computed).all()                 # computed, remembered
+    assert (sface.embed_aligned(faces[::-1]) == computed[::-1]).all()     # remembered, in another order
+    assert len(list((tmp_path / "memo-sface").glob("*.npz"))) == 1

@@ -26,7 +26,6 @@ __all__ = ["build_page", "serve", "MAX_FILE_SIZE"]
 
 #: The largest upload the server accepts (Gradio refuses larger files with HTTP 413).
 MAX_FILE_SIZE = "25mb"
-_EXPERT = "Choose a method and its parameters"
 
 
 def _private_folder() -> Path:
@@ -72,13 +71,12 @@ def build_page(folder: Path | None = None):
     def run(files, level, method, *values, progress=gr.Progress()):
         if not files:
             raise gr.Error("Choose one or more photos first.")
-        if level == _EXPERT:
-            given = iter(values)
-            chosen = {name: [next(given) for _ in params[name]] for name in methods}
-            name = method
-            settings = dict(zip((p.name for p in params[name]), chosen[name]))
-        else:
-            name, settings = levels[level].method, dict(levels[level].params)
+        given = iter(values)
+        shown = {m: {p.name: next(given) for p in params[m]} for m in methods}
+        try:
+            name, settings = core.choice(level, method, shown.get(method))
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
         results, refused = [], []
         for i, upload in enumerate(files):
             path = Path(upload if isinstance(upload, str) else upload.name)
@@ -99,7 +97,7 @@ def build_page(folder: Path | None = None):
         return gallery, core.summary_rows(results), str(archive)
 
     def show(level, method):
-        expert = level == _EXPERT
+        expert = level == core.EXPERT
         note = "" if expert else f"*{levels[level].method}*: {levels[level].note}."
         return [gr.update(visible=expert), gr.update(value=note)] + \
                [gr.update(visible=expert and name == method) for name in methods for _ in params[name]]
@@ -108,7 +106,7 @@ def build_page(folder: Path | None = None):
         gr.Markdown("# Protect my photo\nThe photos never leave this computer: nothing is sent anywhere, "
                     "and the uploads are deleted when the page stops. The results carry no metadata.")
         files = gr.File(label="Photos", file_count="multiple", file_types=["image"], elem_id="upload")
-        level = gr.Dropdown([*levels, _EXPERT], value=core.LEVELS[0].label, label="Protect against",
+        level = gr.Dropdown([*levels, core.EXPERT], value=core.LEVELS[0].label, label="Protect against",
                             elem_id="level")
         note = gr.Markdown(f"*{core.LEVELS[0].method}*: {core.LEVELS[0].note}.", elem_id="note")
         method = gr.Dropdown(methods, value=methods[0], label="Method", visible=False, elem_id="method")

@@ -32,7 +32,7 @@ import numpy as np
 
 from facedid_lib.io.images import JPEG_QUALITY, jpeg_round_trip, read_image, write_image
 
-__all__ = ["Level", "LEVELS", "MAX_PIXELS", "offered_methods", "check_upload", "protect", "Result",
+__all__ = ["Level", "LEVELS", "EXPERT", "MAX_PIXELS", "choice", "offered_methods", "check_upload", "protect", "Result",
            "write_results", "summary_rows"]
 
 #: The largest photo the page takes (pixels): a 40-megapixel camera photo; larger ones are refused
@@ -63,6 +63,34 @@ LEVELS = (
     Level("One face recognizer (dlib) only: an invisible change", "p-fgvm", {},
           "people and detectors still see the face, and SFace, which it did not attack, still matches it"),
 )
+
+
+#: The page's last choice: a method and its parameters instead of a level.
+EXPERT = "Choose a method and its parameters"
+
+
+def choice(level: str, method: str | None = None, values: dict | None = None) -> tuple[str, dict]:
+    """The method and its command parameters that a choice on the page stands for: a level of
+    :data:`LEVELS` by its label, or :data:`EXPERT` with one of :func:`offered_methods` and its
+    ``values`` (checked against the method's declarations, as the command checks its options).
+
+    >>> choice(LEVELS[1].label)
+    ('fill', {'colour': 'black'})
+    >>> choice(EXPERT, "pixelate", {"face_block": 0.5})
+    ('pixelate', {'face_block': 0.5})
+    """
+    from facedid_lib.core import params as _params
+    from facedid_lib.methods import get
+
+    if level != EXPERT:
+        chosen = next((lv for lv in LEVELS if lv.label == level), None)
+        if chosen is None:
+            raise ValueError(f"no privacy level {level!r}; the levels: {[lv.label for lv in LEVELS]}")
+        return chosen.method, dict(chosen.params)
+    if method not in offered_methods():
+        raise ValueError(f"{method!r} is not offered on the page; the methods: {offered_methods()}")
+    _params.resolve(get(method).command_params(), dict(values or {}), method)  # a bad value is refused here
+    return method, dict(values or {})
 
 
 def offered_methods() -> list[str]:

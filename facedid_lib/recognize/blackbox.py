@@ -5,7 +5,9 @@ same network as :class:`~facedid_lib.recognize.dlib_resnet.DlibResNet` but dlib'
 1-nearest-neighbour recognizer against a gallery of clean photos. It takes the course's chips,
 converts them to dlib's 150 x 150 chips (:func:`~facedid_lib.recognize.dlib_resnet.to_dlib_chip`),
 rounds them to uint8 and asks dlib for descriptors: nothing is differentiable and no gradient is
-ever exposed, so an attack can only be *evaluated* on it, not optimised against it.
+ever exposed, so an attack can only be *evaluated* on it, not optimised against it. Each chip's
+descriptor is remembered by its pixels (:mod:`facedid_lib.core.memo`), in the process and in the
+cache folder: the clean test faces that every table shows are described once.
 
 Example
 -------
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from facedid_lib.core.checks import check_images
+from facedid_lib.core.memo import PerInput
 from facedid_lib.io.images import chips_to_uint8
 from facedid_lib.recognize.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, default_path, to_dlib_chip
 from facedid_lib.recognize.gallery import check_labels
@@ -55,6 +58,13 @@ def _recognizer(path: str):
 
 def _describe(path: str, pixels: list) -> np.ndarray:
     return np.array(_recognizer(path).compute_face_descriptor(pixels), dtype=np.float64).reshape(-1, 128)
+
+
+@functools.lru_cache(maxsize=None)
+def _remembered(path: str) -> PerInput:
+    """Each dlib chip's descriptor, remembered by its pixels (:mod:`facedid_lib.core.memo`): a chip's
+    descriptor does not depend on the other chips of its batch, so a remembered one has the same bits."""
+    return PerInput("dlib-black-box", 128, np.float64, salt=path)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -145,12 +155,15 @@ class DlibBlackBox:
                 batch = images[i:i + self.batch_size].detach().cpu().float()
                 chips = to_dlib_chip(batch, self.padding, size=DLIB_CHIP_SIZE, out_padding=DLIB_CHIP_PADDING)
                 pixels = [np.ascontiguousarray(p) for p in chips_to_uint8(chips)]
-                runs = [pixels[j:j + DLIB_BATCH] for j in range(0, len(pixels), DLIB_BATCH)]
-                if self.workers == 1 or len(runs) == 1:
-                    out.extend(_describe(self.path, run) for run in runs)
-                else:
-                    out.extend(_pool(self.workers).map(functools.partial(_describe, self.path), runs))
+                out.append(_remembered(self.path)(pixels, self._describe))
         return np.concatenate(out)
+
+    def _describe(self, pixels: list) -> np.ndarray:
+        """dlib's descriptors of uint8 dlib chips, in runs of :data:`DLIB_BATCH` over the threads."""
+        runs = [pixels[j:j + DLIB_BATCH] for j in range(0, len(pixels), DLIB_BATCH)]
+        if self.workers == 1 or len(runs) == 1:
+            return np.concatenate([_describe(self.path, run) for run in runs])
+        return np.concatenate(list(_pool(self.workers).map(functools.partial(_describe, self.path), runs)))
 
     def distances(self, images: torch.Tensor) -> np.ndarray:
         """``(N, M)`` distances from each image's descriptor to each gallery photo's."""

@@ -49,6 +49,7 @@ import torch
 
 from facedid_lib.align.templates import ARCFACE_112, TEMPLATE5, similarity, two_point_similarity
 from facedid_lib.core.checks import check_images
+from facedid_lib.core.memo import PerInput
 from facedid_lib.io.images import chips_to_uint8
 from facedid_lib.weights.opencv_zoo import SFACE_FILE, model_path
 
@@ -132,7 +133,8 @@ _align = align  # the functions below take an argument of the same name
 def embed_aligned(faces_bgr: np.ndarray, path: str | None = None) -> np.ndarray:
     """SFace's raw ``(N, 128)`` float32 embeddings of aligned ``(N, 112, 112, 3)`` uint8 BGR faces.
 
-    One face per forward pass (see the module's note on OpenCV's batched int8 kernels).
+    One face per forward pass (see the module's note on OpenCV's batched int8 kernels); each
+    face's embedding is remembered by its pixels, in the process and the cache folder.
     """
     faces_bgr = np.asarray(faces_bgr)
     if faces_bgr.dtype != np.uint8:
@@ -140,13 +142,25 @@ def embed_aligned(faces_bgr: np.ndarray, path: str | None = None) -> np.ndarray:
     if faces_bgr.ndim != 4 or faces_bgr.shape[1:] != (SFACE_SIZE, SFACE_SIZE, 3) or not len(faces_bgr):
         raise ValueError(f"faces_bgr must be a non-empty (N, {SFACE_SIZE}, {SFACE_SIZE}, 3) array, "
                          f"got {faces_bgr.shape}")
-    net = _net(path or model_path(SFACE_FILE))
-    out = np.empty((len(faces_bgr), 128), np.float32)
-    for i, face in enumerate(faces_bgr):
-        net.setInput(cv2.dnn.blobFromImage(face, 1.0, (SFACE_SIZE, SFACE_SIZE), (0, 0, 0), swapRB=False,
-                                           crop=False), "data")
-        out[i] = net.forward().reshape(-1)
-    return out
+    path = path or model_path(SFACE_FILE)
+    net = _net(path)
+
+    def compute(faces: list) -> np.ndarray:
+        out = np.empty((len(faces), 128), np.float32)
+        for i, face in enumerate(faces):
+            net.setInput(cv2.dnn.blobFromImage(face, 1.0, (SFACE_SIZE, SFACE_SIZE), (0, 0, 0), swapRB=False,
+                                               crop=False), "data")
+            out[i] = net.forward().reshape(-1)
+        return out
+
+    return _remembered(path)(list(faces_bgr), compute)
+
+
+@functools.lru_cache(maxsize=None)
+def _remembered(path: str) -> PerInput:
+    """Each aligned face's embedding, remembered by its pixels (:mod:`facedid_lib.core.memo`): one
+    face per forward pass, so a remembered embedding has the same bits."""
+    return PerInput("sface", 128, np.float32, salt=path)
 
 
 def embed(chips: torch.Tensor, padding: float = 0.4, align: str = "yunet", progress: bool = False) -> torch.Tensor:
