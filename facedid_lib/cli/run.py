@@ -416,13 +416,12 @@ def _prepare(args, method: Method, params: dict, error) -> tuple[torch.device, d
     except (RuntimeError, OSError, ValueError, ImportError) as err:
         error(f"--detector {args.detector}: {err}")
     context = _context(args, method, params, device, error)
-    if args.cover == "head" and method.head_sees == "photo":
-        pass  # an attack on the whole scene: its parameters were checked against their ranges above
-    elif args.cover == "head":
-        try:  # a grey head at its defaults: a parameter that does not suit it is a bad argument
-            method.head(torch.full((1, 3, 48, 48), 0.5, device=device), **method.to_pixels(params, 24.0))
-        except ValueError as err:
-            error(f"{method.name}: {err}")
+    if args.cover == "head":
+        if method.head_sees == "region":  # (an attack on the whole scene is not tried: its ranges were checked)
+            try:  # a grey head at its defaults: a parameter that does not suit it is a bad argument
+                method.head(torch.full((1, 3, 48, 48), 0.5, device=device), **method.to_pixels(params, 24.0))
+            except ValueError as err:
+                error(f"{method.name}: {err}")
     elif not method.whole_set:
         try:
             _runner(args, method)(torch.full((1, 3, args.size, args.size), 0.5, device=device), **context, **params)

@@ -712,6 +712,7 @@ MMOD_PARAMS = [
           low=0, high=2, step=1),
 ]
 
+
 @register_detector("mmod")
 class MMOD(Detector):
     """dlib's MMOD CNN as a :class:`~facedid_lib.detect.base.Detector`: :func:`detect_mmod` finds
