@@ -5,6 +5,12 @@ every notebook whose cells all passed under nbval is stored there with the outpu
 collected. ``jupyter-book build`` (``execute_notebooks: cache``) then finds each notebook in the
 cache, keyed by its code and kernel, and does not execute it again. Without the variable this
 plugin does nothing.
+
+The test command runs on two workers (pytest-xdist, ``-n`` in pyproject.toml's ``addopts``; each
+file, so each notebook, stays on one worker): :func:`pytest_collection_modifyitems` orders the
+files so that the two stay busy, and every process started here waits for work asleep
+(``OMP_WAIT_POLICY=PASSIVE``). A network two notebooks need is trained once: the second waits on
+its cache entry's lock (:func:`facedid_lib.core.cache.lock`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,59 @@ from pathlib import Path
 
 import pytest
 
+# PyTorch's OpenMP threads spin while they wait for work; two busy processes on two cores then
+# spin against each other (a training step took 3.7 times as long beside a second one, 1.9 times
+# when waiting asleep). Set before any test, worker or kernel imports torch; the results are the
+# same bits (only how idle threads wait changes).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _NOTEBOOKS: dict = {}  # notebook file node -> True while every cell passed
+
+#: Notebooks that train what other notebooks load (Model A and B: six notebooks load them through
+#: ``evaluate.course.setup``). They go first, the unit tests beside them, so no notebook waits long
+#: on their cache lock.
+TRAIN_FIRST = ("book/01_privacy/measuring.ipynb",)
+#: Seconds each notebook took in a CI run (``.ci/run`` writes ``_build/notebook-seconds.json``;
+#: copy it here when the book changes): the other notebooks run longest first, so that the last
+#: ones to finish are short and neither worker waits for the other at the end.
+NOTEBOOK_SECONDS = Path(__file__).resolve().parent / ".ci" / "notebook_seconds.json"
+_SECONDS: dict = {}  # notebook -> seconds measured in this run (setup, cells, teardown)
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files in the order described in :data:`TRAIN_FIRST` and :data:`NOTEBOOK_SECONDS`: the
+    notebooks that train for others, the unit tests and docstring examples (as collected), then the
+    other notebooks longest first (a notebook not yet timed goes first of them). The items of one
+    file keep their order and stay together."""
+    import json
+
+    seconds = json.loads(NOTEBOOK_SECONDS.read_text()) if NOTEBOOK_SECONDS.is_file() else {}
+    first_seen: dict = {}
+    for position, item in enumerate(items):
+        first_seen.setdefault(_file_of(item.nodeid), position)
+
+    def rank(entry):
+        position, item = entry
+        name = _file_of(item.nodeid)
+        if name in TRAIN_FIRST:
+            group, cost = 0, 0.0
+        elif not name.endswith(".ipynb"):
+            group, cost = 1, 0.0
+        else:
+            group, cost = 2, -seconds.get(name, float("inf"))
+        return group, cost, first_seen[name], position
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=rank)]
+
+
+def pytest_runtest_logreport(report):
+    if _file_of(report.nodeid).endswith(".ipynb"):
+        name = _file_of(report.nodeid)
+        _SECONDS[name] = _SECONDS.get(name, 0.0) + report.duration
 
 
 def _nbval_cell(item) -> bool:
@@ -47,19 +105,36 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session):
+    _store_seconds(session.config)
     folder = os.environ.get("FACEDID_NB_CACHE")
     if not folder or not _NOTEBOOKS:
         return
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    cache = get_cache(folder)
-    for notebook, passed in _NOTEBOOKS.items():
-        ran_all = all(c.execution_count for c in notebook.nb.cells if c.cell_type == "code")
-        if passed and ran_all:
-            uri = str(notebook.path)
-            cache.cache_notebook_bundle(CacheBundleIn(notebook.nb, uri), check_validity=False, overwrite=True)
-            print(f"\nstored the executed notebook in the book's cache: {uri}")
+    from facedid_lib.core.cache import lock
+
+    with lock(Path(folder) / "notebooks"):  # one worker at a time writes the cache's database
+        cache = get_cache(folder)
+        for notebook, passed in _NOTEBOOKS.items():
+            ran_all = all(c.execution_count for c in notebook.nb.cells if c.cell_type == "code")
+            if passed and ran_all:
+                uri = str(notebook.path)
+                cache.cache_notebook_bundle(CacheBundleIn(notebook.nb, uri), check_validity=False,
+                                            overwrite=True)
+                print(f"\nstored the executed notebook in the book's cache: {uri}")
+
+
+def _store_seconds(config) -> None:
+    """``FACEDID_NOTEBOOK_SECONDS``: a file for the seconds of every notebook of this run (written
+    by the process that saw every report: the xdist controller, or the one process without -n)."""
+    target = os.environ.get("FACEDID_NOTEBOOK_SECONDS")
+    if not target or hasattr(config, "workerinput") or not _SECONDS:
+        return
+    import json
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(json.dumps({k: round(v, 1) for k, v in sorted(_SECONDS.items())}, indent=1) + "\n")
 
 
 # --- the library's docstring examples (pytest --doctest-modules facedid_lib) ------------------

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -120,3 +123,31 @@ def test_trained_cache_rebuilds_a_corrupt_entry(monkeypatch, tmp_path):
         warnings.simplefilter("error")
         cache.trained("toy", Twice, fit)  # the rebuilt entry loads quietly
     assert calls == [1, 1, 1]
+
+
+TRAIN_IN_A_PROCESS = """
+import sys, time
+import torch.nn as nn
+from facedid_lib.core import cache
+
+def fit(net):
+    with open(sys.argv[1], "a") as log:
+        log.write("trained\\n")
+    time.sleep(3.0)  # the other process asks for the entry meanwhile
+    return {"by": sys.argv[2]}
+
+print(cache.trained("toy", lambda: nn.Linear(2, 2), fit, "shared")[1]["by"])
+"""
+
+
+def test_two_processes_that_need_one_network_train_it_once(tmp_path):
+    """Two notebooks under ``pytest -n 2`` (or two cluster workers) asking for the same network:
+    the second waits on the entry's lock and loads the weights the first stored."""
+    env = {**os.environ, "FACEDID_CACHE": str(tmp_path / "cache")}
+    log = tmp_path / "log"
+    runs = [subprocess.Popen([sys.executable, "-c", TRAIN_IN_A_PROCESS, str(log), str(i)], env=env,
+                             stdout=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [run.communicate(timeout=120)[0].strip() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert log.read_text() == "trained\n"  # once
+    assert outputs[0] == outputs[1] in {"0", "1"}  # both got the trainer's history

@@ -3,7 +3,9 @@
 Every entry is a ``torch.save`` file named ``<kind>-<hash>.pt``: the hash covers everything that
 determines the content, so a changed parameter gives a new entry and never a stale one. Files are
 written to a temporary name and renamed, so an interrupted run never leaves a half-written entry,
-and loaded with ``weights_only=True``. An entry that cannot be read (truncated, not a torch file), or
+and loaded with ``weights_only=True``. Whoever makes an entry holds its :func:`lock`, so two
+processes that need the same entry at once (two notebooks under ``pytest -n 2``, two workers of a
+cluster) make it once: the second waits and loads what the first stored. An entry that cannot be read (truncated, not a torch file), or
 that does not hold what its loader expects (a ``check`` of :func:`load`, e.g. :func:`mismatch`: a
 tampered entry, tensors of the wrong shape), is named in a warning, removed and rebuilt by whoever
 asked for it.
@@ -15,6 +17,7 @@ included (the source of its classes, see :func:`definition`), and trained and st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -24,7 +27,7 @@ import tempfile
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -55,6 +58,42 @@ def save(obj, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def lock(path: Path) -> Iterator[None]:
+    """Hold the entry ``path`` exclusively while it is made: an ``fcntl`` lock on ``<path>.lock``.
+
+    Another process that asks for the same lock waits until the block ends, then finds the entry
+    stored (check again inside the block). The lock is released when the block ends or the process
+    dies; the small ``.lock`` file stays. Where ``fcntl`` does not exist (Windows) nothing is locked:
+    two processes may then make the same entry, and the atomic :func:`save` keeps it whole.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from facedid_lib.core import cache
+    >>> path = Path(tempfile.mkdtemp()) / "squares-0.pt"
+    >>> with cache.lock(path):
+    ...     if cache.load(path) is None:  # nobody made it meanwhile
+    ...         cache.save(torch.arange(4) ** 2, path)
+    >>> cache.load(path).tolist()
+    [0, 1, 4, 9]
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load(path: Path, check: Callable[[object], str | None] | None = None):
@@ -172,14 +211,15 @@ def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Modul
     network = build()
     stored = network.get_submodule(part) if part else network
     path = path_for(name, definition(network), *key_parts)
-    entry = load(path)
-    if entry is not None:
-        try:
-            stored.load_state_dict(entry["state"])
-            return network.eval(), entry["info"]
-        except (KeyError, TypeError, RuntimeError) as err:
-            warnings.warn(f"the cache entry {path} does not fit {name} ({type(err).__name__}); training again",
-                          stacklevel=2)
-    info = train(network)
-    save({"state": stored.state_dict(), "info": info}, path)
+    with lock(path):  # another process training the same network: wait for its weights
+        entry = load(path)
+        if entry is not None:
+            try:
+                stored.load_state_dict(entry["state"])
+                return network.eval(), entry["info"]
+            except (KeyError, TypeError, RuntimeError) as err:
+                warnings.warn(f"the cache entry {path} does not fit {name} ({type(err).__name__}); training again",
+                              stacklevel=2)
+        info = train(network)
+        save({"state": stored.state_dict(), "info": info}, path)
     return network.eval(), info

@@ -663,14 +663,15 @@ def load_faces(source=None, n_identities: int | None = None, per_identity: int |
     if aligned:
         key_parts.append(dict(chip=CHIP_SIZE, padding=CHIP_PADDING, detector=CHIP_DETECTOR))
     path = cache.path_for("faces", *key_parts)
-    entry = cache.load(path, check=lambda e: _entry_problem(e, layout, table, selection, per_identity, size))
-    if entry is None:
-        images, files, identities, skipped = _build(layout, folder, where, selection, per_identity,
-                                                    size, progress)
-        entry = dict(images=torch.from_numpy(images), files=files,
-                     identities=torch.tensor(identities, dtype=torch.int64), skipped=skipped)
-        if len(files):
-            cache.save(entry, path)
+    with cache.lock(path):  # two processes decoding the same set: the second loads the first's
+        entry = cache.load(path, check=lambda e: _entry_problem(e, layout, table, selection, per_identity, size))
+        if entry is None:
+            images, files, identities, skipped = _build(layout, folder, where, selection, per_identity,
+                                                        size, progress)
+            entry = dict(images=torch.from_numpy(images), files=files,
+                         identities=torch.tensor(identities, dtype=torch.int64), skipped=skipped)
+            if len(files):
+                cache.save(entry, path)
     identities = entry["identities"]
     _warn_skipped(entry["skipped"], identities.tolist(), per_identity, layout, len(selection))
     if len(entry["files"]) == 0:

@@ -152,12 +152,13 @@ def attribute_groups(faces, order: str, seed: int = 0, source=None) -> list:
     if {"mood", "mouth"} & set(names):
         path = cache.path_for("expression", faces.files, seed, str(source))
         n = len(faces.files)
-        entry = cache.load(path, check=lambda e: cache.mismatch(e, {"mood": (n,), "mouth": (n,)}))
-        if entry is None:
-            big = data.at_size(faces, 192, seed, source)
-            marks = expression.SharedLandmarks()  # both from one run of the 68-point predictor
-            entry = {"mood": marks.smiling(big).long().cpu(), "mouth": marks.mouth_open(big).long().cpu()}
-            cache.save(entry, path)
+        with cache.lock(path):
+            entry = cache.load(path, check=lambda e: cache.mismatch(e, {"mood": (n,), "mouth": (n,)}))
+            if entry is None:
+                big = data.at_size(faces, 192, seed, source)
+                marks = expression.SharedLandmarks()  # both from one run of the 68-point predictor
+                entry = {"mood": marks.smiling(big).long().cpu(), "mouth": marks.mouth_open(big).long().cpu()}
+                cache.save(entry, path)
         values.update(entry)
     return [values[name].to(torch.int64) for name in names]
 

@@ -385,14 +385,15 @@ def _described(faces: data.FaceSet, seed: int, source, progress: bool = False) -
 
     path = cache.path_for("gan-described", faces.files, seed, str(source))
     n = len(faces.files)
-    entry = cache.load(path, check=lambda e: cache.mismatch(e, {"attributes": (n, None), "points": (n, 68, 2)}))
-    if entry is None:
-        big = data.at_size(faces, 192, seed, source)
-        parts = [big[i:i + 128] for i in range(0, len(big), 128)]
-        points = [landmarks68(part) for part in tqdm(parts, desc="landmarks and attributes", disable=not progress)]
-        entry = {"attributes": torch.cat([predict_attributes(part, p).cpu() for part, p in zip(parts, points)]),
-                 "points": torch.from_numpy(np.concatenate(points))}
-        cache.save(entry, path)
+    with cache.lock(path):
+        entry = cache.load(path, check=lambda e: cache.mismatch(e, {"attributes": (n, None), "points": (n, 68, 2)}))
+        if entry is None:
+            big = data.at_size(faces, 192, seed, source)
+            parts = [big[i:i + 128] for i in range(0, len(big), 128)]
+            points = [landmarks68(part) for part in tqdm(parts, desc="landmarks and attributes", disable=not progress)]
+            entry = {"attributes": torch.cat([predict_attributes(part, p).cpu() for part, p in zip(parts, points)]),
+                     "points": torch.from_numpy(np.concatenate(points))}
+            cache.save(entry, path)
     return entry
 
 

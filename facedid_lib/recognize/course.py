@@ -61,10 +61,11 @@ def cached_gallery(kind: str, gallery_faces: FaceSet, key: tuple, build: Callabl
     n = len(gallery_faces)
     path = cache.path_for(kind, gallery_hash(gallery_faces), gallery_faces.labels.tolist(), *key)
     expected = (n, None) if parts is None else {part: (n, None) for part in parts}
-    entry = cache.load(path, check=lambda e: cache.mismatch(e, expected))
-    recognizer = build(entry)
-    if entry is None:
-        cache.save(stored(recognizer), path)
+    with cache.lock(path):
+        entry = cache.load(path, check=lambda e: cache.mismatch(e, expected))
+        recognizer = build(entry)
+        if entry is None:
+            cache.save(stored(recognizer), path)
     return recognizer
 
 
