@@ -180,20 +180,20 @@ def attribute_autoencoder(a: float = 0.5, beta: float = 0.5, keep: str = "gender
     base = ae.autoencoder(seed=seed, device=device, progress=progress, source=source)
     device = config.resolve_device(device)
     epochs = epochs or config.by_profile(quick=5, full=60)
-    both = [base.train, base.val]
-    codes = [ae.encode_all(base.model, part.images) for part in both]
-    attrs = [attribute_groups(part, keep, seed, source) for part in both]
-    # one set of targets over the training and validation faces together (the same 47 people)
-    z = torch.cat(codes)
-    groups = [torch.cat([attrs[0][k], attrs[1][k]]) for k in range(len(attrs[0]))]
-    identities = torch.cat([base.train.identities, base.val.identities])
-    targets = shift_targets(z, groups, identities, a, beta).cpu()
-    t_train, t_val = targets[:len(base.train)], targets[len(base.train):]
 
     def build():
         return copy.deepcopy(base.model).cpu()
 
     def fine_tune(model):
+        # the targets: computed only when the encoder is trained (a cached one needs none), one set
+        # over the training and validation faces together (the same 47 people)
+        both = [base.train, base.val]
+        z = torch.cat([ae.encode_all(base.model, part.images) for part in both])
+        attrs = [attribute_groups(part, keep, seed, source) for part in both]
+        groups = [torch.cat([attrs[0][k], attrs[1][k]]) for k in range(len(attrs[0]))]
+        identities = torch.cat([base.train.identities, base.val.identities])
+        targets = shift_targets(z, groups, identities, a, beta).cpu()
+        t_train, t_val = targets[:len(base.train)], targets[len(base.train):]
         history = fit(CodeRegression(model, base.val.images, t_val), (base.train.images, t_train), epochs=epochs,
                       batch_size=base.recipe.batch_size, patience=epochs, seed=seed, device=device,
                       progress=progress, desc=f"attribute shift ({keep}, a={a:g}, β={beta:g})")
