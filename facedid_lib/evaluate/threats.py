@@ -1,0 +1,364 @@
+"""Threat models: who tries to recognise a protected face, and what that attacker knows.
+
+A protection holds against the attackers it was measured against, and no further. Each chapter
+measures its methods against the course's recognizers; this module states the attackers as
+objects, so that every method can be put under the same ones (chapter 8). A :class:`Threat` turns
+a :class:`Protection` (a method at one setting) into the recognizers of one attacker:
+
+- :class:`Attacked` (``"attacked"``): the recognizer the protection was built against (an
+  adversarial method's Model A or B); a method built against none has no such row.
+- :class:`Unseen` (``"unseen"``): recognizers the protection never saw, on a clean gallery: SFace
+  and the compiled dlib black box, which share nothing with Model A and B.
+- :class:`Parrot` (``"parrot"``): the attacker protects the gallery the same way and matches
+  protected faces against protected faces (Newton, Sweeney and Malin 2005: "parrot recognition").
+- :class:`Adaptive` (``"adaptive"``): the attacker trains on protected photos of the same people
+  (McPherson, Shokri and Shmatikov 2016, "Defeating image obfuscation with deep learning";
+  Radiya-Dixit, Hong, Carlini and Tramèr, ICLR 2022): a new classifier head on SFace's embedding of
+  the protected gallery.
+- :class:`Averaging` (``"averaging"``): a randomised protection released several times (the frames
+  of a video, a photo posted twice): the copies, each protected with another seed, are averaged
+  before recognition; ``x̄ = (1/n) Σ_s P_s(x)`` cancels zero-mean noise as ``1/√n``.
+
+A new threat is one small class (``name``, ``knows``, :meth:`Threat.recognizers` and where the
+attacker looks at something else than the protected face, :meth:`Threat.view`) and one
+registration in :data:`THREATS`; :func:`threat_table` and the chapter pick it up.
+
+Example
+-------
+>>> from facedid_lib.evaluate import threats
+>>> threats.THREATS.names()
+('attacked', 'unseen', 'parrot', 'adaptive', 'averaging')
+>>> blur = threats.Protection.of_method("blur", sigma=4.0)
+>>> blur.label, blur.randomised, blur.attacked
+('blur sigma=4', False, ())
+>>> threats.Protection.of_method("gaussian-noise", sigma=0.1).randomised
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from facedid_lib.core.ops import batches
+from facedid_lib.core.registry import Registry
+from facedid_lib.core.train import fit_classifier
+from facedid_lib.data.facesets import FaceSet
+from facedid_lib.recognize.protocol import Recognizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Protection:
+    """A method at one setting, as an attacker meets it.
+
+    ``protect(images, labels, seed) -> images`` applies it to ``(N, 3, H, W)`` faces in [0, 1]
+    (``labels``: the faces' identities, which an adversarial attack needs; ``seed``: the draw of a
+    randomised method). ``attacked``: titles of the recognizers the protection was built against
+    (``("Model A",)``); ``randomised``: another seed gives another output.
+    """
+
+    label: str
+    protect: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+    attacked: tuple = ()
+    randomised: bool = False
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
+        """The protected images, on the CPU, in the faces' order, computed in batches (a whole-set
+        method, k-Same, gets every face at once)."""
+        if getattr(self.protect, "whole_set", False):
+            batch_size = len(images)
+        parts = [self.protect(images[part], labels[part], seed).detach().cpu() for part in batches(len(images), batch_size)]
+        return torch.cat(parts) if parts else images[:0].cpu()
+
+    @classmethod
+    def of_method(cls, name: str, label: str | None = None, **params) -> "Protection":
+        """A registered method (:mod:`facedid_lib.methods`) at ``params``; randomised where it
+        declares a ``seed`` parameter (the seed of each call replaces the declared one)."""
+        from facedid_lib import methods
+
+        method = methods.get(name)
+        randomised = any(p.name == "seed" for p in method.params)
+        shown = {k: v for k, v in params.items() if k not in method.needs}
+
+        def protect(images, labels, seed):
+            given = {**params, "seed": seed} if randomised else params
+            return method(images, **given)
+
+        protect.whole_set = method.whole_set
+        text = " ".join([name, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())])
+        return cls(label or text, protect, (), randomised)
+
+    @classmethod
+    def of_attack(cls, name: str, model: nn.Module, attacked: str, label: str | None = None, **params) -> "Protection":
+        """An adversarial attack of :mod:`facedid_lib.attacks.adversarial` (``"I-FGSM"``,
+        ``"P-FGVM"``, ``"k-A^3"``...) on ``model`` (logits on the faces' chips), whose recognizer
+        is titled ``attacked``; deterministic for given faces (the seed draws the targets)."""
+        from facedid_lib.attacks import adversarial
+
+        def protect(images, labels, seed):
+            attack = adversarial.make(name, model, **{**params, "seed": seed})
+            return attack.perturb(images, labels, progress=False)
+
+        return cls(label or f"{name} on {attacked}", protect, (attacked,), False)
+
+
+@dataclasses.dataclass
+class World:
+    """What the attackers have to work with.
+
+    ``gallery``: clean photos of the protected people (the course's training split), the labels in
+    the recognizers' label space; ``recognizers``: the course's recognizers on that clean gallery,
+    by title (:func:`facedid_lib.recognize.course_recognizers`); ``unseen``: the titles of those a
+    protection never saw unless it names them (default SFace and the dlib black box).
+    """
+
+    gallery: FaceSet
+    recognizers: dict
+    unseen: tuple = ("SFace", "dlib black box")
+    device: object = None
+    _protected: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def protected_gallery(self, protection: Protection, seed: int = 0) -> FaceSet:
+        """The gallery protected by ``protection`` (computed once per protection and seed)."""
+        key = (protection.label, seed)
+        if key not in self._protected:
+            images = protection(self.gallery.images, self.gallery.labels, seed)
+            self._protected[key] = dataclasses.replace(self.gallery, images=images)
+        return self._protected[key]
+
+
+class Threat:
+    """An attacker: ``name`` (the registry key), ``knows`` (one sentence: what the attacker has),
+    :meth:`recognizers` (who recognises) and :meth:`view` (what they look at)."""
+
+    name: str = ""
+    knows: str = ""
+
+    def applies(self, protection: Protection) -> bool:
+        """Whether this attacker has anything to do against ``protection``."""
+        return True
+
+    def recognizers(self, protection: Protection, world: World) -> dict:
+        """``title -> recognizer`` of this attacker against ``protection``."""
+        raise NotImplementedError
+
+    def view(self, protection: Protection, faces: FaceSet, protected: torch.Tensor) -> torch.Tensor:
+        """What the attacker looks at: the protected faces themselves (the default)."""
+        return protected
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+THREATS = Registry("threat")
+"""The threat models by name: ``THREATS["parrot"]`` is a :class:`Threat`."""
+
+
+class Attacked(Threat):
+    name = "attacked"
+    knows = "the recognizer the protection was built against, with a clean gallery (white box)"
+
+    def applies(self, protection):
+        return bool(protection.attacked)
+
+    def recognizers(self, protection, world):
+        missing = [title for title in protection.attacked if title not in world.recognizers]
+        if missing:
+            raise ValueError(f"{protection.label} was built against {missing}, which the world's recognizers lack")
+        return {title: world.recognizers[title] for title in protection.attacked}
+
+
+class Unseen(Threat):
+    name = "unseen"
+    knows = "recognizers of other families that the protection never saw, with a clean gallery"
+
+    def recognizers(self, protection, world):
+        return {title: world.recognizers[title] for title in world.unseen if title not in protection.attacked}
+
+
+class Parrot(Threat):
+    name = "parrot"
+    knows = "the protection and its setting: the gallery is protected the same way (Newton et al. 2005)"
+
+    def recognizers(self, protection, world):
+        from facedid_lib.recognize.course import dlib_recognizers, sface_recognizer
+        from facedid_lib.recognize.protocol import classifier
+
+        gallery = world.protected_gallery(protection)
+        built = {"dlib black box": dlib_recognizers(gallery)["dlib black box"],
+                 "SFace": classifier(sface_recognizer(gallery), name="SFace")}
+        return {f"parrot {title}": _named(built[title], f"parrot {title}") for title in world.unseen if title in built}
+
+
+@dataclasses.dataclass(repr=False)
+class Adaptive(Threat):
+    """A classifier head trained on SFace's embeddings of the protected gallery (McPherson et al.
+    2016 train a whole network; Radiya-Dixit et al. 2022 fine-tune a pretrained one): the attacker
+    has protected photos of the people, labelled, and learns what survives the protection.
+
+    The head is ``Linear(128, C)`` on unit embeddings, cross-entropy with Adam (``lr``) for
+    ``epochs`` epochs on the whole protected gallery (no early stopping: nothing is held out).
+    """
+
+    epochs: int = 60
+    lr: float = 1e-2
+    seed: int = 0
+    name = "adaptive"
+    knows = "protected photos of the same people, labelled: a recognizer trained on them (McPherson et al. 2016)"
+
+    def recognizers(self, protection, world):
+        from facedid_lib.recognize import sface
+
+        gallery = world.protected_gallery(protection)
+        embeddings = sface.embed(gallery.images)
+        torch.manual_seed(self.seed)
+        head = nn.Linear(embeddings.shape[1], gallery.n_classes)
+        fit_classifier(head, embeddings, gallery.labels, embeddings, gallery.labels, epochs=self.epochs, lr=self.lr,
+                       batch_size=32, weight_decay=0.0, patience=self.epochs, seed=self.seed, progress=False)
+        title = "adaptive SFace"
+        return {title: Recognizer(_EmbedThenHead(head), title, n_classes=gallery.n_classes)}
+
+
+class _EmbedThenHead:
+    """``images -> head(sface.embed(images))`` as scores (SFace is not a torch module: a callable)."""
+
+    def __init__(self, head: nn.Module):
+        self.head = head.eval()
+
+    def __call__(self, images):
+        from facedid_lib.recognize import sface
+
+        with torch.no_grad():
+            return self.head(sface.embed(images.cpu()).to(next(self.head.parameters()).device))
+
+
+@dataclasses.dataclass(repr=False)
+class Averaging(Threat):
+    """``copies`` protected versions of each face, drawn with seeds ``0 .. copies - 1``, averaged
+    pixel by pixel and shown to the unseen recognizers: ``x̄ = (1/n) Σ_s P_s(x)``. Only for a
+    randomised protection (another seed, another output)."""
+
+    copies: int = 8
+    name = "averaging"
+    knows = "several releases of the same face, each protected with another draw (frames of a video)"
+
+    def applies(self, protection):
+        return protection.randomised
+
+    def recognizers(self, protection, world):
+        return {f"{title}, {self.copies} averaged": world.recognizers[title] for title in world.unseen}
+
+    def view(self, protection, faces, protected):
+        total = protected.double().clone()
+        for seed in range(1, self.copies):
+            total += protection(faces.images, faces.labels, seed).double()
+        return (total / self.copies).float()
+
+
+def threat_table(protections, faces: FaceSet, world: World, threats=None, detectors: dict | None = None, k: int = 5,
+                 progress: bool = True) -> pd.DataFrame:
+    """Every protection under every threat that applies to it: who is protected against whom.
+
+    Parameters
+    ----------
+    protections : :class:`Protection` objects (their labels name the rows).
+    faces : the protected people's test faces, labelled as ``world.gallery``.
+    world : the gallery and the course's recognizers (:class:`World`).
+    threats : registry names or :class:`Threat` objects (None: every one of :data:`THREATS`).
+    detectors : ``name -> images -> (N,) bool``: ``detected <name>``, the faceness of the output.
+    k : the retrieval column: the share of faces whose true identity is among a recognizer's ``k``
+        best guesses.
+
+    Returns
+    -------
+    One row per protection: ``SSIM`` (to the clean faces), ``detected <name>``, then per threat
+    ``MR <threat>`` (the misrecognition rate of the attacker's best recognizer: the lowest of its
+    recognizers', for the attacker picks whichever works) and ``top-<k> <threat>`` (the highest
+    retrieval rate of its recognizers), and per recognizer ``MR <recognizer title>``. A threat that
+    does not apply (no attacked recognizer, a deterministic method under averaging) leaves NaN.
+    """
+    from tqdm.auto import tqdm
+
+    from facedid_lib import metrics
+    from facedid_lib.recognize.protocol import has_scores, predict
+
+    chosen = [THREATS[t] if isinstance(t, str) else t for t in (THREATS.names() if threats is None else threats)]
+    rows = {}
+    for protection in tqdm(protections, desc="protections", disable=not progress):
+        protected = protection(faces.images, faces.labels)
+        row = {"SSIM": float(metrics.ssim(protected, faces.images).mean())}
+        for name, detect in (detectors or {}).items():
+            row[f"detected {name}"] = float(torch.as_tensor(detect(protected)).float().mean())
+        for threat in chosen:
+            if not threat.applies(protection):
+                row[f"MR {threat.name}"] = row[f"top-{k} {threat.name}"] = float("nan")
+                continue
+            seen = threat.view(protection, faces, protected)
+            rates, found = [], []
+            for title, recognize in threat.recognizers(protection, world).items():
+                if has_scores(recognize):
+                    labels, scores = predict(recognize, seen, scores=True)
+                    found.append(float((metrics.true_label_rank(scores, faces.labels) <= k).float().mean()))
+                else:
+                    labels = predict(recognize, seen)
+                rates.append(float((torch.as_tensor(labels).cpu() != faces.labels).float().mean()))
+                row[f"MR {title}"] = rates[-1]
+            row[f"MR {threat.name}"] = min(rates) if rates else float("nan")
+            row[f"top-{k} {threat.name}"] = max(found) if found else float("nan")
+        rows[protection.label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def matched_setting(method: str, param: str, target_ssim: float, faces: FaceSet, low: float, high: float,
+                    tolerance: float = 0.02, steps: int = 12, integer: bool = False, **fixed) -> tuple:
+    """The value of ``method``'s ``param`` in ``[low, high]`` whose output has mean SSIM
+    ``target_ssim`` to ``faces`` (matched utility), by bisection: SSIM must fall as the parameter
+    goes from ``low`` to ``high`` (blur's sigma, pixelation's block; give the ends the other way
+    round for a parameter that protects more as it shrinks, such as SVD's rank).
+
+    Returns ``(value, ssim)``: the value tried whose SSIM came closest to the target. Raises a
+    ``ValueError`` when even the range's ends miss the target by more than ``tolerance`` (the
+    method cannot reach that utility), so a chapter never prints an unmatched setting as matched.
+    """
+    from facedid_lib import metrics, methods
+
+    run = methods.get(method)
+
+    def ssim_at(value):
+        value = int(round(value)) if integer else float(value)
+        out = run(faces.images, **{**fixed, param: value}).detach().cpu()
+        return value, float(metrics.ssim(out, faces.images).mean())
+
+    tried = [ssim_at(low), ssim_at(high)]
+    if not (min(s for _, s in tried) - tolerance <= target_ssim <= max(s for _, s in tried) + tolerance):
+        raise ValueError(f"{method}: SSIM runs from {tried[0][1]:.3f} ({param}={tried[0][0]}) to {tried[1][1]:.3f} "
+                         f"({param}={tried[1][0]}): {target_ssim} is out of reach")
+    a, b = float(low), float(high)
+    for _ in range(steps):
+        best = min(tried, key=lambda t: abs(t[1] - target_ssim))
+        if abs(best[1] - target_ssim) <= tolerance / 4:
+            break
+        middle = (a + b) / 2
+        value, ssim = ssim_at(middle)
+        if integer and any(value == t[0] for t in tried):
+            break  # no integer left between the ends
+        tried.append((value, ssim))
+        a, b = (middle, b) if ssim > target_ssim else (a, middle)
+    return min(tried, key=lambda t: abs(t[1] - target_ssim))
+
+
+def _named(recognizer, name: str):
+    recognizer.name = name
+    return recognizer
+
+
+for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging()):
+    THREATS.register(_threat.name, _threat)
+
+
+__all__ = ["Protection", "World", "Threat", "THREATS", "Attacked", "Unseen", "Parrot", "Adaptive", "Averaging",
+           "threat_table", "matched_setting"]
