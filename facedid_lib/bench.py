@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory,video,cluster} [--batch 32] [--repeat 3] [--device cpu]``.
+"""Benchmarks: ``python -m facedid_lib.bench {models,attacks,methods,memory,video,cluster,threats} [--batch 32] [--repeat 3] [--device cpu]``.
 
 ``models`` measures images per second of the forward pass and of forward + backward (the
 gradient with respect to the input, as an attack needs it) for Model A (also with chapter 7's
@@ -45,6 +45,10 @@ it shows whether memory grows with the clip's length.
 with the plain engine and with the Ray engine (``--engine ray``, a local cluster started by the
 run; Ray is the ``ray`` extra), at 1 and 2 workers, each in a fresh process: seconds and files per
 second, start-up included. ``--batch`` is not used.
+
+``threats`` times one adaptive attacker of chapter 8 (:func:`threats`): SFace's embeddings of a
+pixelated gallery of ``--batch`` identities x 5 photos, the head trained on them, and Model A
+fine-tuned on the same photos for 5 epochs.
 """
 
 from __future__ import annotations
@@ -345,6 +349,46 @@ def cluster(batch: int = 0, repeat: int = 1, device=None, copies: tuple = (1, 10
     return table
 
 
+def threats(batch: int = 30, repeat: int = 1, device=None, per_identity: int = 5, epochs: int = 5) -> pd.DataFrame:
+    """Seconds of one adaptive attacker (chapter 8, :class:`facedid_lib.evaluate.threats.Adaptive`)
+    on a protected gallery of ``batch`` identities x ``per_identity`` photos (pixelated, blocks of
+    12): SFace's embeddings (computed, not remembered), its head's training and Model A's fine-tune
+    for ``epochs`` epochs (an untrained Model A: the time does not depend on its weights)."""
+    from facedid_lib import methods
+    from facedid_lib.core import memo, zoo
+    from facedid_lib.evaluate import threats as threat_models
+    from facedid_lib.recognize import sface
+    from facedid_lib.recognize.recognizers import ModelA
+
+    device = config.resolve_device(device)
+    faces = data.load_faces(size=192, n_identities=batch, per_identity=per_identity, progress=False)
+    protected = methods.get("pixelate")(faces.images, block=12)
+    recipe = zoo.recipe("model-a")
+    found = {}
+
+    def embed():
+        with memo.disabled():
+            found["embeddings"] = sface.embed(protected)
+
+    def head():
+        threat_models.train_head(found["embeddings"], faces.labels, faces.n_classes, epochs=60)
+
+    def fine_tune():
+        torch.manual_seed(0)
+        model = ModelA(faces.n_classes, recipe.image_size).to(device)
+        threat_models.fine_tune_model(model, protected.to(device), faces.labels.to(device), recipe, epochs=epochs)
+        _sync(device)
+
+    rows = []
+    for name, run, images in [("SFace embeddings", embed, len(faces)), ("SFace head, 60 epochs", head, len(faces)),
+                              (f"Model A fine-tune, {epochs} epochs", fine_tune, len(faces) * epochs)]:
+        seconds = _best_time(run, repeat)
+        rows.append({"step": name, "seconds": seconds, "img/s": images / seconds})
+    table = pd.DataFrame(rows).set_index("step")
+    table.attrs.update(batch=len(faces), device=str(device), threads=torch.get_num_threads())
+    return table
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -352,7 +396,7 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m facedid_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory", "video", "cluster"])
+    parser.add_argument("suite", choices=["models", "attacks", "methods", "memory", "video", "cluster", "threats"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default=None)
@@ -362,7 +406,7 @@ def main(argv=None) -> None:
     if args.batch < 1 or args.repeat < 1:
         parser.error("--batch and --repeat must be positive")
     suite = {"models": models, "attacks": attacks, "methods": methods, "memory": memory, "video": video,
-             "cluster": cluster}[args.suite]
+             "cluster": cluster, "threats": threats}[args.suite]
     extra = {"deface": args.deface, "frames": args.frames} if args.suite == "video" else {}
     table = suite(args.batch, args.repeat, device=args.device, **extra)
     print(f"batch {table.attrs['batch']}, device {table.attrs['device']}, torch threads {table.attrs['threads']}")
@@ -385,6 +429,8 @@ def main(argv=None) -> None:
     elif args.suite == "video":
         totals = table.groupby(level="tool", sort=False)[["face-frames", "left uncovered"]].sum()
         print(totals.to_string())
+    elif args.suite == "threats":
+        print(f"one adaptive attacker, both recognizers: {table['seconds'].sum():.1f} s")
     elif args.suite == "cluster":
         seconds = table["seconds"]
         for files in seconds.index.get_level_values("files").unique():

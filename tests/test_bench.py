@@ -135,3 +135,14 @@ def test_cluster_benchmark_runs_each_engine_on_the_copied_photos(monkeypatch, da
     assert ray["seconds"] == 2.0 and ray["files/s"] == photos
     assert all(c[c.index("--threads") + 1] in ("1", "2") for c in commands)
     assert sum("--workers" in c for c in commands) == 6
+
+
+def test_threats_benchmark_times_one_adaptive_attacker(monkeypatch, data_folder, tmp_path, capsys):
+    monkeypatch.setenv("FACEDID_DATA", str(data_folder))
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    table = bench.threats(batch=3, repeat=1, device="cpu", per_identity=2, epochs=1)
+    assert table.index.tolist() == ["SFace embeddings", "SFace head, 60 epochs", "Model A fine-tune, 1 epochs"]
+    assert (table["seconds"] > 0).all() and table.attrs["batch"] == 6
+    monkeypatch.setattr(bench, "threats", lambda *args, **kwargs: table)
+    bench.main(["threats", "--batch", "3", "--repeat", "1", "--device", "cpu"])
+    assert "one adaptive attacker, both recognizers" in capsys.readouterr().out

@@ -30,8 +30,8 @@ def toy_faces(n_classes=4, per_class=6, seed=0) -> FaceSet:
     g = torch.Generator().manual_seed(seed)  # the photos' noise
     labels = torch.arange(n_classes).repeat_interleave(per_class)
     images = (base[labels] + 0.05 * torch.randn(len(labels), 3, 32, 32, generator=g)).clamp(0, 1)
-    return FaceSet(images=images, labels=labels, identities=labels.clone(), files=[f"{i}.jpg" for i in range(len(labels))],
-                   class_names=[str(c) for c in range(n_classes)])
+    return FaceSet(images=images, labels=labels, identities=labels.clone(),
+                   files=[f"{i}.jpg" for i in range(len(labels))], class_names=[str(c) for c in range(n_classes)])
 
 
 @pytest.fixture
@@ -122,3 +122,26 @@ def test_parrot_and_adaptive_attackers_learn_from_the_protected_gallery(faceset)
     assert title == "adaptive SFace"
     # the head learnt the protected gallery: it names most of its own training photos
     assert float((recognize(protected.images) == protected.labels).float().mean()) >= 0.8
+
+
+def test_the_adaptive_attacker_fine_tunes_model_a_on_the_protected_gallery(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from facedid_lib.recognize.recognizers import ModelA, Recipe
+
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    gallery = toy_faces(seed=2)
+    torch.manual_seed(0)
+    model_a = SimpleNamespace(model=ModelA(gallery.n_classes, image_size=16).eval(),
+                              recipe=Recipe(image_size=16, epochs=1, patience=1, lr=1e-2))
+    before = [t.clone() for t in model_a.model.state_dict().values()]
+    world = threats.World(gallery=gallery, recognizers={}, model_a=model_a)
+    negate = threats.Protection.of_method("negate")
+    adaptive = threats.Adaptive(fine_tune_epochs=15)
+    tuned = adaptive.fine_tuned_model_a(model_a, world.protected_gallery(negate))
+    protected = world.protected_gallery(negate)
+    assert float((tuned(protected.images) == protected.labels).float().mean()) == 1.0  # it learnt the negatives
+    assert all(torch.equal(a, b) for a, b in zip(before, model_a.model.state_dict().values()))  # a copy was tuned
+    assert len(list(tmp_path.glob("adaptive-model-a-*.pt"))) == 1  # cached by the protected images
+    again = adaptive.fine_tuned_model_a(model_a, protected)
+    assert torch.equal(again(protected.images), tuned(protected.images))

@@ -5,10 +5,10 @@ determines the content, so a changed parameter gives a new entry and never a sta
 written to a temporary name and renamed, so an interrupted run never leaves a half-written entry,
 and loaded with ``weights_only=True``. Whoever makes an entry holds its :func:`lock`, so two
 processes that need the same entry at once (two notebooks under ``pytest -n 2``, two workers of a
-cluster) make it once: the second waits and loads what the first stored. An entry that cannot be read (truncated, not a torch file), or
-that does not hold what its loader expects (a ``check`` of :func:`load`, e.g. :func:`mismatch`: a
-tampered entry, tensors of the wrong shape), is named in a warning, removed and rebuilt by whoever
-asked for it.
+cluster) make it once: the second waits and loads what the first stored. An entry that cannot be
+read (truncated, not a torch file), or that does not hold what its loader expects (a ``check`` of
+:func:`load`, e.g. :func:`mismatch`: a tampered entry, tensors of the wrong shape), is named in a
+warning, removed and rebuilt by whoever asked for it.
 
 :func:`trained` is the one trained-model cache of the course: a network is built, its weights are
 loaded when an entry exists for everything that determines them, the network's definition

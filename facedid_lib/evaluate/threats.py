@@ -37,7 +37,9 @@ True
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
 from typing import Callable
 
 import pandas as pd
@@ -71,7 +73,8 @@ class Protection:
         method, k-Same, gets every face at once)."""
         if getattr(self.protect, "whole_set", False):
             batch_size = len(images)
-        parts = [self.protect(images[part], labels[part], seed).detach().cpu() for part in batches(len(images), batch_size)]
+        parts = [self.protect(images[part], labels[part], seed).detach().cpu()
+                 for part in batches(len(images), batch_size)]
         return torch.cat(parts) if parts else images[:0].cpu()
 
     @classmethod
@@ -113,13 +116,15 @@ class World:
     ``gallery``: clean photos of the protected people (the course's training split), the labels in
     the recognizers' label space; ``recognizers``: the course's recognizers on that clean gallery,
     by title (:func:`facedid_lib.recognize.course_recognizers`); ``unseen``: the titles of those a
-    protection never saw unless it names them (default SFace and the dlib black box).
+    protection never saw unless it names them (default SFace and the dlib black box);
+    ``model_a``: the trained Model A (:func:`facedid_lib.recognize.recognizers.model_a`) that the
+    adaptive attacker fine-tunes (None: only the SFace head).
     """
 
     gallery: FaceSet
     recognizers: dict
     unseen: tuple = ("SFace", "dlib black box")
-    device: object = None
+    model_a: object = None
     _protected: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def protected_gallery(self, protection: Protection, seed: int = 0) -> FaceSet:
@@ -196,31 +201,82 @@ class Parrot(Threat):
 
 @dataclasses.dataclass(repr=False)
 class Adaptive(Threat):
-    """A classifier head trained on SFace's embeddings of the protected gallery (McPherson et al.
-    2016 train a whole network; Radiya-Dixit et al. 2022 fine-tune a pretrained one): the attacker
-    has protected photos of the people, labelled, and learns what survives the protection.
+    """Recognizers trained on the protected gallery: the attacker has protected photos of the
+    people, labelled, and learns what survives the protection (McPherson et al. 2016 train a whole
+    network on obfuscated faces; Radiya-Dixit et al. 2022 fine-tune a pretrained one).
 
-    The head is ``Linear(128, C)`` on unit embeddings, cross-entropy with Adam (``lr``) for
-    ``epochs`` epochs on the whole protected gallery (no early stopping: nothing is held out).
+    - ``adaptive SFace``: a head ``Linear(128, C)`` on SFace's unit embeddings of the protected
+      gallery, cross-entropy with Adam (``lr``) for ``epochs`` epochs;
+    - ``adaptive Model A`` (where the world holds ``model_a``): Model A's trained weights fine-tuned
+      on the protected gallery for ``fine_tune_epochs`` epochs with its own recipe (learning rate,
+      batch, L2 penalty), cached by the protected images and the starting weights.
+
+    Both train on the whole protected gallery without early stopping (nothing is held out: the
+    test faces are the protected people's other photos).
     """
 
     epochs: int = 60
     lr: float = 1e-2
+    fine_tune_epochs: int = 5
     seed: int = 0
     name = "adaptive"
-    knows = "protected photos of the same people, labelled: a recognizer trained on them (McPherson et al. 2016)"
+    knows = "protected photos of the same people, labelled: recognizers trained on them (McPherson et al. 2016)"
 
     def recognizers(self, protection, world):
+        gallery = world.protected_gallery(protection)
+        built = {"adaptive SFace": self.sface_head(gallery)}
+        if world.model_a is not None:
+            built["adaptive Model A"] = self.fine_tuned_model_a(world.model_a, gallery)
+        return built
+
+    def sface_head(self, gallery: FaceSet) -> Recognizer:
+        """SFace's embedding with a head trained on ``gallery`` (:class:`Recognizer` "adaptive SFace")."""
         from facedid_lib.recognize import sface
 
-        gallery = world.protected_gallery(protection)
-        embeddings = sface.embed(gallery.images)
-        torch.manual_seed(self.seed)
-        head = nn.Linear(embeddings.shape[1], gallery.n_classes)
-        fit_classifier(head, embeddings, gallery.labels, embeddings, gallery.labels, epochs=self.epochs, lr=self.lr,
-                       batch_size=32, weight_decay=0.0, patience=self.epochs, seed=self.seed, progress=False)
-        title = "adaptive SFace"
-        return {title: Recognizer(_EmbedThenHead(head), title, n_classes=gallery.n_classes)}
+        head = train_head(sface.embed(gallery.images.cpu()), gallery.labels, gallery.n_classes, self.epochs, self.lr,
+                          self.seed)
+        return Recognizer(_EmbedThenHead(head), "adaptive SFace", n_classes=gallery.n_classes)
+
+    def fine_tuned_model_a(self, model_a, gallery: FaceSet) -> Recognizer:
+        """``model_a`` (:func:`facedid_lib.recognize.recognizers.model_a`: its ``model`` and
+        ``recipe``) fine-tuned on ``gallery`` (:class:`Recognizer` "adaptive Model A"), cached."""
+        from facedid_lib.core import cache
+        from facedid_lib.recognize.course import gallery_hash
+        from facedid_lib.recognize.protocol import classifier
+
+        def fine_tune(model):
+            return fine_tune_model(model, gallery.images, gallery.labels, model_a.recipe, self.fine_tune_epochs,
+                                   self.seed)
+
+        start = hashlib.sha256(b"".join(t.detach().cpu().contiguous().numpy().tobytes()
+                                        for t in model_a.model.state_dict().values())).hexdigest()
+        model, _ = cache.trained("adaptive-model-a", lambda: copy.deepcopy(model_a.model).cpu(), fine_tune,
+                                 gallery_hash(gallery), gallery.labels.tolist(), start, self.fine_tune_epochs,
+                                 self.seed)
+        return classifier(model, model_a.recipe.image_size, name="adaptive Model A", n_classes=gallery.n_classes)
+
+
+def train_head(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int, epochs: int = 60, lr: float = 1e-2,
+               seed: int = 0) -> nn.Linear:
+    """A ``Linear(D, n_classes)`` head trained on ``(N, D)`` embeddings: cross-entropy, Adam, batches
+    of 32, ``epochs`` epochs on all of them (no early stopping). The adaptive attacker's head."""
+    torch.manual_seed(seed)
+    head = nn.Linear(embeddings.shape[1], n_classes)
+    fit_classifier(head, embeddings, labels, embeddings, labels, epochs=epochs, lr=lr, batch_size=32,
+                   weight_decay=0.0, patience=epochs, seed=seed, progress=False)
+    return head
+
+
+def fine_tune_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, recipe, epochs: int = 5,
+                    seed: int = 0) -> dict:
+    """Train ``model`` (in place) on ``images`` resized to ``recipe.image_size``, with the recipe's
+    learning rate, batch and L2 penalty, for ``epochs`` epochs (no early stopping); returns the
+    history as a dict. The adaptive attacker's fine-tune of Model A."""
+    from facedid_lib.core.ops import resize
+
+    x = resize(images.cpu(), recipe.image_size)
+    return fit_classifier(model, x, labels, x, labels, epochs=epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                          weight_decay=recipe.weight_decay, patience=epochs, seed=seed, progress=False).as_dict()
 
 
 class _EmbedThenHead:
@@ -361,4 +417,4 @@ for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging()):
 
 
 __all__ = ["Protection", "World", "Threat", "THREATS", "Attacked", "Unseen", "Parrot", "Adaptive", "Averaging",
-           "threat_table", "matched_setting"]
+           "threat_table", "matched_setting", "train_head", "fine_tune_model"]
