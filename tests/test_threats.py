@@ -99,14 +99,19 @@ def test_the_table_gives_every_protection_its_row_under_every_threat_that_applie
 def test_matched_utility_lands_on_the_target_or_says_it_cannot(faceset):
     _, test = faceset
     faces = test.subset(range(8))
-    value, ssim = threats.matched_setting("blur", "sigma", 0.8, faces, 0.5, 16.0, tolerance=0.02)
-    assert abs(ssim - 0.8) <= 0.02 and 0.5 < value < 16.0
+    param, value, ssim = threats.matched_setting("blur", 0.8, faces, low=0.5, high=16.0)
+    assert param == "sigma" and abs(ssim - 0.8) <= 0.02 and 0.5 < value < 16.0
     out = threats.Protection.of_method("blur", sigma=value)(faces.images, faces.labels)
     assert float(metrics.ssim(out, faces.images).mean()) == pytest.approx(ssim)
-    block, ssim = threats.matched_setting("pixelate", "block", 0.6, faces, 2, 32, tolerance=0.05, integer=True)
-    assert isinstance(block, int) and abs(ssim - 0.6) <= 0.05
+    # an int parameter searched over integers; SVD protects more as its rank falls (the other direction)
+    param, block, ssim = threats.matched_setting("pixelate", 0.6, faces, tolerance=0.05)
+    assert param == "block" and isinstance(block, int) and abs(ssim - 0.6) <= 0.05
+    param, rank, ssim = threats.matched_setting("svd", 0.7, faces, tolerance=0.05)
+    assert param == "rank" and isinstance(rank, int) and abs(ssim - 0.7) <= 0.05
     with pytest.raises(ValueError, match="out of reach"):
-        threats.matched_setting("blur", "sigma", 0.2, faces, 0.5, 2.0)
+        threats.matched_setting("blur", 0.2, faces, low=0.5, high=2.0)
+    with pytest.raises(ValueError, match="no numeric parameter 'colour'"):
+        threats.matched_setting("blur", 0.8, faces, param="colour")
 
 
 def test_parrot_and_adaptive_attackers_learn_from_the_protected_gallery(faceset):

@@ -369,42 +369,59 @@ def threat_table(protections, faces: FaceSet, world: World, threats=None, detect
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def matched_setting(method: str, param: str, target_ssim: float, faces: FaceSet, low: float, high: float,
-                    tolerance: float = 0.02, steps: int = 12, integer: bool = False, **fixed) -> tuple:
-    """The value of ``method``'s ``param`` in ``[low, high]`` whose output has mean SSIM
-    ``target_ssim`` to ``faces`` (matched utility), by bisection: SSIM must fall as the parameter
-    goes from ``low`` to ``high`` (blur's sigma, pixelation's block; give the ends the other way
-    round for a parameter that protects more as it shrinks, such as SVD's rank).
+def matched_setting(method: str, target_ssim: float, faces: FaceSet, param: str | None = None, low=None, high=None,
+                    tolerance: float = 0.02, steps: int = 12, **fixed) -> tuple:
+    """The value of ``method``'s ``param`` whose output has mean SSIM ``target_ssim`` to ``faces``
+    (matched utility: every method compared where it costs the same quality), by bisection.
 
-    Returns ``(value, ssim)``: the value tried whose SSIM came closest to the target. Raises a
-    ``ValueError`` when even the range's ends miss the target by more than ``tolerance`` (the
-    method cannot reach that utility), so a chapter never prints an unmatched setting as matched.
+    ``param`` defaults to the method's first numeric parameter (blur's ``sigma``, pixelation's
+    ``block``, SVD's ``rank``), ``low`` and ``high`` to its declared range, and an ``int`` default
+    makes the search run over integers. SSIM must change monotonically along the range, in either
+    direction. ``fixed``: the method's other parameters.
+
+    Returns ``(param, value, ssim)``: the value tried whose SSIM came closest to the target. Raises
+    a ``ValueError`` when the target lies outside what the range's ends reach by more than
+    ``tolerance`` (the method cannot reach that utility), so a chapter never prints an unmatched
+    setting as matched.
     """
     from facedid_lib import metrics, methods
 
     run = methods.get(method)
+    numeric = [p for p in run.params if p.low is not None and not isinstance(p.default, bool)]
+    if param is None:
+        if not numeric:
+            raise ValueError(f"{method} has no numeric parameter to search")
+        param = numeric[0].name
+    declared = next((p for p in numeric if p.name == param), None)
+    if declared is None:
+        raise ValueError(f"{method} has no numeric parameter {param!r}: {[p.name for p in numeric]}")
+    low = declared.low if low is None else low
+    high = declared.high if high is None else high
+    integer = isinstance(declared.default, int)
 
     def ssim_at(value):
         value = int(round(value)) if integer else float(value)
         out = run(faces.images, **{**fixed, param: value}).detach().cpu()
-        return value, float(metrics.ssim(out, faces.images).mean())
+        return value, float(metrics.ssim(out, faces.images.cpu()).mean())
 
-    tried = [ssim_at(low), ssim_at(high)]
-    if not (min(s for _, s in tried) - tolerance <= target_ssim <= max(s for _, s in tried) + tolerance):
-        raise ValueError(f"{method}: SSIM runs from {tried[0][1]:.3f} ({param}={tried[0][0]}) to {tried[1][1]:.3f} "
-                         f"({param}={tried[1][0]}): {target_ssim} is out of reach")
-    a, b = float(low), float(high)
+    ends = [ssim_at(low), ssim_at(high)]
+    lowest, highest = min(s for _, s in ends), max(s for _, s in ends)
+    if not lowest - tolerance <= target_ssim <= highest + tolerance:
+        raise ValueError(f"{method}: SSIM runs from {ends[0][1]:.3f} ({param}={ends[0][0]}) to {ends[1][1]:.3f} "
+                         f"({param}={ends[1][0]}): {target_ssim} is out of reach")
+    tried = list(ends)
+    # a: the end of higher SSIM, b: the end of lower SSIM; the target lies between them
+    (a, _), (b, _) = sorted(ends, key=lambda t: -t[1])
     for _ in range(steps):
-        best = min(tried, key=lambda t: abs(t[1] - target_ssim))
-        if abs(best[1] - target_ssim) <= tolerance / 4:
+        if abs(min(tried, key=lambda t: abs(t[1] - target_ssim))[1] - target_ssim) <= tolerance / 4:
             break
-        middle = (a + b) / 2
-        value, ssim = ssim_at(middle)
-        if integer and any(value == t[0] for t in tried):
+        value, ssim = ssim_at((a + b) / 2)
+        if any(value == t[0] for t in tried):
             break  # no integer left between the ends
         tried.append((value, ssim))
-        a, b = (middle, b) if ssim > target_ssim else (a, middle)
-    return min(tried, key=lambda t: abs(t[1] - target_ssim))
+        a, b = (value, b) if ssim > target_ssim else (a, value)
+    value, ssim = min(tried, key=lambda t: abs(t[1] - target_ssim))
+    return param, value, ssim
 
 
 def _named(recognizer, name: str):
