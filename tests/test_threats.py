@@ -122,6 +122,9 @@ def test_parrot_and_adaptive_attackers_learn_from_the_protected_gallery(faceset)
     assert sorted(parrots) == ["parrot SFace", "parrot dlib black box"]
     protected = world.protected_gallery(pixelate)
     assert world.protected_gallery(pixelate) is protected  # made once per protection
+    assert list(threats.Parrot(titles=("SFace",)).recognizers(pixelate, world)) == ["parrot SFace"]
+    with pytest.raises(ValueError, match="not \\['Model A'\\]"):
+        threats.Parrot(titles=("Model A",)).recognizers(pixelate, world)
     adaptive = threats.Adaptive(epochs=40)
     (title, recognize), = adaptive.recognizers(pixelate, world).items()
     assert title == "adaptive SFace"
