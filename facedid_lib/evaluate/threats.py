@@ -82,9 +82,10 @@ class Protection:
         """A registered method (:mod:`facedid_lib.methods`) at ``params``; randomised where it
         declares a ``seed`` parameter (the seed of each call replaces the declared one)."""
         from facedid_lib import methods
+        from facedid_lib.pipeline.video import draws_at_random
 
         method = methods.get(name)
-        randomised = any(p.name == "seed" for p in method.params)
+        randomised = draws_at_random(method)
         shown = {k: v for k, v in params.items() if k not in method.needs}
 
         def protect(images, labels, seed):
@@ -126,6 +127,10 @@ class World:
     unseen: tuple = ("SFace", "dlib black box")
     model_a: object = None
     _protected: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def unseen_by(self, protection: Protection) -> list:
+        """The titles of :attr:`unseen` that ``protection`` was not built against."""
+        return [title for title in self.unseen if title not in protection.attacked]
 
     def protected_gallery(self, protection: Protection, seed: int = 0) -> FaceSet:
         """The gallery protected by ``protection`` (computed once per protection and seed)."""
@@ -182,7 +187,7 @@ class Unseen(Threat):
     knows = "recognizers of other families that the protection never saw, with a clean gallery"
 
     def recognizers(self, protection, world):
-        return {title: world.recognizers[title] for title in world.unseen if title not in protection.attacked}
+        return {title: world.recognizers[title] for title in world.unseen_by(protection)}
 
 
 @dataclasses.dataclass(repr=False)
@@ -316,7 +321,7 @@ class Averaging(Threat):
         return protection.randomised
 
     def recognizers(self, protection, world):
-        return {f"{title}, {self.copies} averaged": world.recognizers[title] for title in world.unseen}
+        return {f"{title}, {self.copies} averaged": world.recognizers[title] for title in world.unseen_by(protection)}
 
     def view(self, protection, faces, protected):
         total = protected.double().clone()
@@ -371,7 +376,7 @@ def threat_table(protections, faces: FaceSet, world: World, threats=None, detect
                     found.append(float((metrics.true_label_rank(scores, faces.labels) <= k).float().mean()))
                 else:
                     labels = predict(recognize, seen)
-                rates.append(float((torch.as_tensor(labels).cpu() != faces.labels).float().mean()))
+                rates.append(metrics.misclassification_rate(torch.as_tensor(labels).cpu(), faces.labels))
                 row[f"MR {title}"] = rates[-1]
             row[f"MR {threat.name}"] = min(rates) if rates else float("nan")
             row[f"top-{k} {threat.name}"] = max(found) if found else float("nan")
