@@ -37,6 +37,11 @@ Example
 
 Dasari (the de-detection slides): PGD against a Faster R-CNN face detector trained on WIDER Face,
 its average precision and recall at IoU 0.5 on 100 test photos before and after the attack.
+
+McPherson, Shokri and Shmatikov, "Defeating image obfuscation with deep learning" (arXiv 1609.00408,
+2016), not one of the course's five sources: a network trained on obfuscated FaceScrub faces (530
+identities) names obfuscated test faces; its top-1 and top-5 accuracy as issue 29 quotes the paper
+(YouTube's face blur; the strongest mosaic's best case), with chance 1/530.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import pandas as pd
 
 __all__ = ["PFGVM_SOURCE", "PFGVM_TABLE2", "pfgvm_table2", "pfgvm_table3", "pfgvm_improvement", "NOUSI_SOURCE",
            "nousi_shift_orders", "SAN_SOURCE", "san_gender_error", "san_matching_accuracy", "MYGDALIS_SOURCE",
-           "mygdalis_attacks", "DASARI_SOURCE", "dasari_dedetection"]
+           "mygdalis_attacks", "DASARI_SOURCE", "dasari_dedetection", "MCPHERSON_SOURCE", "mcpherson_obfuscation"]
 
 PFGVM_SOURCE = "Chatzikyriakidis, Papaioannidis and Pitas, ICIP 2019"
 
@@ -181,3 +186,24 @@ def dasari_dedetection() -> pd.DataFrame:
     """
     return pd.DataFrame.from_dict(_DASARI, orient="index",
                                   columns=["eps", "iterations", "s / image (K80)", "AP", "recall"]).rename_axis("set")
+
+
+MCPHERSON_SOURCE = ("McPherson, Shokri and Shmatikov, arXiv 1609.00408 (2016): a CNN trained on obfuscated FaceScrub "
+                    "faces, 530 identities, as quoted in the course's issue 29 (about)")
+# top-1 %, top-5 %, chance %
+_MCPHERSON = {
+    "blur (YouTube)": (57.0, 85.0, 0.19),
+    "mosaic": (71.0, 83.0, 0.19),
+}
+
+
+def mcpherson_obfuscation() -> pd.DataFrame:
+    """McPherson et al.'s accuracy of a network trained on obfuscated faces, on obfuscated faces.
+
+    Columns ``top-1 %``, ``top-5 %``, ``chance %``; one row per obfuscation.
+
+    >>> mcpherson_obfuscation().loc["blur (YouTube)", ["top-1 %", "top-5 %"]].tolist()
+    [57.0, 85.0]
+    """
+    return pd.DataFrame.from_dict(_MCPHERSON, orient="index",
+                                  columns=["top-1 %", "top-5 %", "chance %"]).rename_axis("obfuscation")

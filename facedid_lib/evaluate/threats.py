@@ -330,6 +330,17 @@ class Averaging(Threat):
         return (total / self.copies).float()
 
 
+def describe(threats=None) -> pd.DataFrame:
+    """What each attacker knows: one row per threat (registry names or :class:`Threat` objects; None:
+    every one of :data:`THREATS`), the column ``knows``.
+
+    >>> describe(["parrot"]).loc["parrot", "knows"].startswith("the protection and its setting")
+    True
+    """
+    chosen = [THREATS[t] if isinstance(t, str) else t for t in (THREATS.names() if threats is None else threats)]
+    return pd.DataFrame({"knows": [t.knows for t in chosen]}, index=pd.Index([t.name for t in chosen], name="threat"))
+
+
 def threat_table(protections, faces: FaceSet, world: World, threats=None, detectors: dict | None = None, k: int = 5,
                  progress: bool = True) -> pd.DataFrame:
     """Every protection under every threat that applies to it: who is protected against whom.
@@ -395,7 +406,7 @@ def matched_setting(method: str, target_ssim: float, faces: FaceSet, param: str 
     direction. ``fixed``: the method's other parameters.
 
     Returns ``(param, value, ssim)``: the value tried whose SSIM came closest to the target. Raises
-    a ``ValueError`` when the target lies outside what the range's ends reach by more than
+    :class:`OutOfReach` (a ``ValueError``) when the target lies outside what the range's ends reach by more than
     ``tolerance`` (the method cannot reach that utility), so a chapter never prints an unmatched
     setting as matched.
     """
@@ -422,7 +433,7 @@ def matched_setting(method: str, target_ssim: float, faces: FaceSet, param: str 
     ends = [ssim_at(low), ssim_at(high)]
     lowest, highest = min(s for _, s in ends), max(s for _, s in ends)
     if not lowest - tolerance <= target_ssim <= highest + tolerance:
-        raise ValueError(f"{method}: SSIM runs from {ends[0][1]:.3f} ({param}={ends[0][0]}) to {ends[1][1]:.3f} "
+        raise OutOfReach(f"{method}: SSIM runs from {ends[0][1]:.3f} ({param}={ends[0][0]}) to {ends[1][1]:.3f} "
                          f"({param}={ends[1][0]}): {target_ssim} is out of reach")
     tried = list(ends)
     # a: the end of higher SSIM, b: the end of lower SSIM; the target lies between them
@@ -439,6 +450,10 @@ def matched_setting(method: str, target_ssim: float, faces: FaceSet, param: str 
     return param, value, ssim
 
 
+class OutOfReach(ValueError):
+    """:func:`matched_setting`: the method's range does not reach the asked SSIM."""
+
+
 def _named(recognizer, name: str):
     recognizer.name = name
     return recognizer
@@ -448,5 +463,5 @@ for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging()):
     THREATS.register(_threat.name, _threat)
 
 
-__all__ = ["Protection", "World", "Threat", "THREATS", "Attacked", "Unseen", "Parrot", "Adaptive", "Averaging",
-           "threat_table", "matched_setting", "train_head", "fine_tune_model"]
+__all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive", "Averaging",
+           "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]

@@ -91,6 +91,47 @@ def sweep_figure(values, curves: dict, xlabel: str, ylabel: str, title: str | No
     return fig
 
 
+def privacy_utility(table, threats: Sequence[str], families: dict | None = None, utility: str = "SSIM",
+                    title: str | None = None):
+    """One panel per threat model: each protection a point at (``utility``, ``MR <threat>``).
+
+    ``table`` is :func:`facedid_lib.evaluate.threats.threat_table`'s (one row per protection);
+    ``families`` maps a row's label to its family (the colour and the legend; None: one colour).
+    A protection to which a threat does not apply (NaN) has no point in that panel. The upper right
+    corner is the goal: the face keeps its quality and no recognizer of that attacker names it.
+    """
+    families = families or {label: "protection" for label in table.index}
+    names = list(dict.fromkeys(families[label] for label in table.index))
+    colours = {name: plt.cm.tab10(i % 10) for i, name in enumerate(names)}
+    fig, axes = plt.subplots(1, len(threats), figsize=(3.3 * len(threats), 3.4), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, threat in zip(axes[0], threats):
+        column = f"MR {threat}"
+        for label, row in table.iterrows():
+            if np.isnan(row[column]):
+                continue
+            ax.scatter(row[utility], row[column], color=colours[families[label]], s=28,
+                       label=families[label])
+            ax.annotate(label.split(" ")[0], (row[utility], row[column]), fontsize=6, alpha=0.8,
+                        xytext=(2, 2), textcoords="offset points")
+        ax.set_title(threat)
+        ax.set_xlabel(utility)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("MR of the attacker's best recognizer")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        more_handles, more_labels = ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def detections_grid(photos: Sequence, detections: Sequence, titles: Sequence[str] | None = None,
                     ncols: int = 4, size: float = 3.2):
     """Several photos side by side, each with its boxes (one list of detections per photo)."""
