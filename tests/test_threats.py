@@ -71,6 +71,13 @@ def test_averaging_copies_cancels_noise_and_applies_only_to_randomised_protectio
     assert error_avg < error_one / 4, (error_one, error_avg)  # about 1/8 where nothing is clipped
 
 
+def test_averaging_shows_the_copies_to_the_unseen_recognizers_it_names(world):
+    noise = threats.Protection.of_method("gaussian-noise", sigma=0.2)
+    world.unseen = ("toy", "attacked toy")
+    assert list(threats.Averaging().recognizers(noise, world)) == ["toy, 8 averaged", "attacked toy, 8 averaged"]
+    assert list(threats.Averaging(titles=("toy",)).recognizers(noise, world)) == ["toy, 8 averaged"]
+
+
 def test_attacked_and_unseen_split_the_recognizers_by_what_the_protection_saw(world):
     built_against = dataclasses.replace(threats.Protection.of_method("blur", sigma=2.0), attacked=("attacked toy",))
     assert not threats.THREATS["attacked"].applies(threats.Protection.of_method("blur", sigma=2.0))

@@ -66,7 +66,7 @@ COURSE_METHODS: tuple = (
     Entry(2, "gaussian-noise", "sigma"),
     Entry(2, "svd", "rank"),
     Entry(2, "eigenface", "n_components", settings={"_high": 200}),
-    Entry(2, "hypersphere", "radius"),
+    Entry(2, "hypersphere", settings={"radius": 0.5}),  # SSIM rises, then falls along the radius
     Entry(2, "k-same-pixel", settings={"k": 3}),
     Entry(3, "autoencoder", "shrink"),
     Entry(3, "attribute-preserving"),
