@@ -85,8 +85,8 @@ COURSE_METHODS: tuple = (
 class CourseProtections:
     """What :func:`course_protections` chose: the ``protections`` (in :data:`COURSE_METHODS`'s
     order) and ``settings``, one row per protection: ``chapter``, ``family`` (the method's family,
-    ``"adversarial"`` for an attack), ``method``, ``parameter`` and
-    ``value`` (the searched parameter, empty for a chapter setting), ``SSIM searched`` (on the
+    ``"adversarial"`` for an attack), ``method``, ``parameter`` and ``value`` (the searched
+    parameter, empty for a chapter setting), ``SSIM searched`` (on the
     faces the search ran on) and ``how``: ``"matched"`` (within the tolerance), ``"closest (integer
     steps)"`` (an integer parameter whose neighbouring values straddle the level), ``"chapter
     setting"``, or ``"out of reach: ..."`` when the method cannot reach the level and keeps its
@@ -119,8 +119,8 @@ def course_protections(faces, level: float, model_a=None, needs: dict | None = N
     protections, rows = [], []
     for entry in tqdm(entries, desc=f"settings at SSIM {level}", disable=not progress):
         family = "adversarial" if entry.attack else methods.get(entry.name).family
-        row = {"chapter": entry.chapter, "family": family, "method": entry.name, "parameter": "", "value": float("nan"),
-               "SSIM searched": float("nan"), "how": "chapter setting"}
+        row = {"chapter": entry.chapter, "family": family, "method": entry.name, "parameter": "",
+               "value": float("nan"), "SSIM searched": float("nan"), "how": "chapter setting"}
         if entry.attack:
             if model_a is None:
                 continue
@@ -147,8 +147,6 @@ def course_protections(faces, level: float, model_a=None, needs: dict | None = N
         protections.append(protection)
         rows.append({"protection": protection.label, **row})
     return CourseProtections(protections, pd.DataFrame(rows).set_index("protection"))
-
-
 
 
 @dataclasses.dataclass
@@ -212,8 +210,9 @@ def beside_mcpherson(table: pd.DataFrame, n_classes: int, threat: str = "adaptiv
     for label, row in table.iterrows():
         method = label.split(" ")[0]
         if method in names:
-            rows[names[method]] = {"top-1 %": 100 * (1 - row[f"MR {threat}"]), "top-5 %": 100 * row[f"top-{k} {threat}"],
-                                   "chance %": 100 / n_classes, "setting": label}
+            rows[names[method]] = {"top-1 %": 100 * (1 - row[f"MR {threat}"]),
+                                   "top-5 %": 100 * row[f"top-{k} {threat}"], "chance %": 100 / n_classes,
+                                   "setting": label}
     ours = pd.DataFrame.from_dict(rows, orient="index").rename_axis("obfuscation")
     paper = published.mcpherson_obfuscation().reindex(ours.index)
     paper["setting"] = ["FaceScrub, as the paper's"] * len(paper)
@@ -233,4 +232,5 @@ def holds(table: pd.DataFrame, threats, mr: float = 0.5) -> pd.DataFrame:
     return out
 
 
-__all__ = ["Entry", "COURSE_METHODS", "CourseProtections", "course_protections", "Comparison", "compare", "beside_mcpherson", "holds"]
+__all__ = ["Entry", "COURSE_METHODS", "CourseProtections", "course_protections", "Comparison", "compare",
+           "beside_mcpherson", "holds"]

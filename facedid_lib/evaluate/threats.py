@@ -410,9 +410,10 @@ def matched_setting(method: str, target_ssim: float, faces: FaceSet, param: str 
     direction. ``fixed``: the method's other parameters.
 
     Returns ``(param, value, ssim)``: the value tried whose SSIM came closest to the target. Raises
-    :class:`OutOfReach` (a ``ValueError``) when the target lies outside what the range's ends reach by more than
-    ``tolerance`` (the method cannot reach that utility), so a chapter never prints an unmatched
-    setting as matched.
+    :class:`OutOfReach` (a ``ValueError``) when the target lies outside what the range's ends reach
+    by more than ``tolerance`` (the method cannot reach that utility), so a chapter never prints an
+    unmatched setting as matched. The range's ends bound the search: a method whose SSIM rises and
+    then falls along the range (the hypersphere's radius) is refused where its middle would reach.
     """
     from facedid_lib import metrics, methods
 
@@ -467,5 +468,5 @@ for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging()):
     THREATS.register(_threat.name, _threat)
 
 
-__all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive", "Averaging",
-           "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]
+__all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive",
+           "Averaging", "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]
