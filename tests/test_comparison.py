@@ -120,3 +120,20 @@ def test_beside_mcpherson_turns_our_misses_into_accuracies_beside_the_papers():
     assert both.loc["mosaic", ("top-5 %", "ours (adaptive attacker)")] == pytest.approx(90.0)
     assert both.loc["blur (YouTube)", ("top-1 %", "McPherson et al.")] == 57.0
     assert both.loc["mosaic", ("chance %", "ours (adaptive attacker)")] == pytest.approx(100 / 30)
+
+
+def test_prerequisites_keeps_what_is_given_and_provides_the_rest_once(monkeypatch):
+    space = object()
+    assert comparison.prerequisites(comparison.entries_named("blur", "P-FGVM"), {"x": 1}) == {"x": 1}
+    assert comparison.prerequisites(comparison.entries_named("eigenface"), {"space": space})["space"] is space
+    asked = []
+
+    def provide(method, progress=False, **params):
+        asked.append(method.name)
+        return {need: f"trained {need}" for need in method.needs}
+
+    monkeypatch.setattr(methods, "provide", provide)
+    needs = comparison.prerequisites(comparison.entries_named("ciagan", "anonymousnet", "mask"), progress=False)
+    assert needs == {"gan": "trained gan"} and asked == ["ciagan"]  # one generator for both
+    with pytest.raises(ValueError, match="no entries named"):
+        comparison.entries_named("fawkes")

@@ -128,10 +128,8 @@ def course_protections(faces, level: float, model_a=None, needs: dict | None = N
             protection = Protection.of_attack(entry.name, model_a, "Model A", target=entry.target, **params)
         else:
             method = methods.get(entry.name)
-            missing = [need for need in method.needs if need not in needs]
             settings = {k: v for k, v in entry.settings.items() if not k.startswith("_")}
-            if missing:
-                needs.update(methods.provide(method, **settings))
+            needs = prerequisites([entry], needs, progress=False)
             given = {**settings, **method.pick(needs)}
             if entry.search is not None:
                 try:
@@ -147,6 +145,37 @@ def course_protections(faces, level: float, model_a=None, needs: dict | None = N
         protections.append(protection)
         rows.append({"protection": protection.label, **row})
     return CourseProtections(protections, pd.DataFrame(rows).set_index("protection"))
+
+
+def prerequisites(entries=COURSE_METHODS, needs: dict | None = None, progress: bool = True) -> dict:
+    """The prerequisites of ``entries``' methods by provider name (the eigenface space, the trained
+    autoencoders, the SAN, the GAN), those in ``needs`` kept, the others made by
+    :func:`facedid_lib.methods.provide` with each entry's settings: trained the first time (minutes on
+    a CPU), then loaded from the trained-model cache. A chapter calls it in cells of its own before
+    :func:`compare`, so that no one cell trains every network."""
+    from facedid_lib import methods
+
+    needs = dict(needs or {})
+    for entry in entries:
+        if entry.attack:
+            continue
+        method = methods.get(entry.name)
+        if any(need not in needs for need in method.needs):
+            settings = {k: v for k, v in entry.settings.items() if not k.startswith("_")}
+            needs.update(methods.provide(method, progress=progress, **settings))
+    return needs
+
+
+def entries_named(*names: str, entries=COURSE_METHODS) -> list:
+    """The entries of ``entries`` whose methods are called ``names``, in ``entries``' order.
+
+    >>> [e.chapter for e in entries_named("san", "ciagan")]
+    [3, 4]
+    """
+    unknown = set(names) - {e.name for e in entries}
+    if unknown:
+        raise ValueError(f"no entries named {sorted(unknown)}")
+    return [e for e in entries if e.name in names]
 
 
 @dataclasses.dataclass
@@ -232,5 +261,5 @@ def holds(table: pd.DataFrame, threats, mr: float = 0.5) -> pd.DataFrame:
     return out
 
 
-__all__ = ["Entry", "COURSE_METHODS", "CourseProtections", "course_protections", "Comparison", "compare",
-           "beside_mcpherson", "holds"]
+__all__ = ["Entry", "COURSE_METHODS", "CourseProtections", "course_protections", "prerequisites", "entries_named",
+           "Comparison", "compare", "beside_mcpherson", "holds"]
