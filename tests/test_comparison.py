@@ -34,7 +34,7 @@ def test_the_course_methods_are_registered_methods_or_attacks_and_searches_name_
             continue
         method = methods.get(entry.name)
         declared = {p.name: p for p in method.params}
-        assert set(entry.settings) - {"_high"} <= set(declared), entry
+        assert set(entry.settings) <= set(declared), entry
         if entry.search is not None:
             assert declared[entry.search].low is not None, entry
     covered = {e.chapter for e in comparison.COURSE_METHODS}
@@ -43,8 +43,8 @@ def test_the_course_methods_are_registered_methods_or_attacks_and_searches_name_
 
 def test_matched_methods_land_within_the_tolerance_and_the_others_keep_their_chapter_setting():
     faces = toy_faces(per_class=3)
-    entries = [comparison.Entry(2, "blur", "sigma", settings={"_high": 8.0}),  # 32-pixel toy faces
-               comparison.Entry(2, "pixelate", "block", settings={"_high": 16}),
+    entries = [comparison.Entry(2, "blur", "sigma", high=8.0),  # 32-pixel toy faces
+               comparison.Entry(2, "pixelate", "block", high=16),
                comparison.Entry(2, "mask", settings={"region": "eyes"})]
     chosen = comparison.course_protections(faces, 0.6, entries=entries, progress=False)
     settings = chosen.settings
@@ -60,7 +60,7 @@ def test_matched_methods_land_within_the_tolerance_and_the_others_keep_their_cha
 
 def test_a_level_out_of_reach_is_said_and_the_method_keeps_its_chapter_setting():
     faces = toy_faces(per_class=3)
-    entry = comparison.Entry(2, "blur", "sigma", settings={"_high": 8.0})
+    entry = comparison.Entry(2, "blur", "sigma", high=8.0)
     chosen = comparison.course_protections(faces, 1.5, entries=[entry], progress=False)
     assert chosen.settings["how"].iloc[0].startswith("out of reach")
     assert chosen.protections[0].label == "blur" and math.isnan(chosen.settings["value"].iloc[0])
@@ -73,7 +73,7 @@ def test_compare_measures_each_protection_once_and_the_attacks_only_with_a_model
     model_a = types.SimpleNamespace(on_chips=lambda: net)  # what compare asks of a trained Model A
     world = threats.World(gallery=gallery, recognizers={"toy": toy, "Model A": toy}, unseen=("toy",),
                           model_a=None)
-    entries = [comparison.Entry(2, "blur", "sigma", settings={"_high": 8.0}),
+    entries = [comparison.Entry(2, "blur", "sigma", high=8.0),
                comparison.Entry(2, "mask", settings={"region": "eyes"}),
                comparison.Entry(5, "I-FGSM", settings={"alpha": 0.01, "eps": 0.1, "steps": 10}, attack=True)]
     result = comparison.compare(faces, world, levels=(0.6, 0.8), threats=["attacked", "unseen"], entries=entries,

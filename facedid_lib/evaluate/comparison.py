@@ -14,7 +14,7 @@ Example
 -------
 >>> from facedid_lib.evaluate import comparison
 >>> len(comparison.COURSE_METHODS), comparison.COURSE_METHODS[0]
-(18, Entry(chapter=2, name='blur', search='sigma', settings={}, attack=False, target='untargeted'))
+(18, Entry(chapter=2, name='blur', search='sigma', settings={}, attack=False, target='untargeted', high=None))
 >>> [e.name for e in comparison.COURSE_METHODS if e.attack]
 ['I-FGSM', 'I-FGVM', 'P-FGVM', 'C&W', 'k-A^3']
 """
@@ -35,8 +35,9 @@ class Entry:
 
     ``name``: a registered method (:mod:`facedid_lib.methods`) or, with ``attack``, an attack of
     :mod:`facedid_lib.attacks.adversarial` on Model A; ``search``: the parameter set for matched
-    utility (None: ``settings``, the chapter's, are used as they are); ``target``: an attack's
-    target mode (chapter 5's attacks aim at random identities, chapter 6's are untargeted).
+    utility (None: ``settings``, the chapter's, are used as they are); ``high``: the searched
+    range's upper end where it is not the parameter's declared one; ``target``: an attack's target
+    mode (chapter 5's attacks aim at random identities, chapter 6's are untargeted).
     """
 
     chapter: int
@@ -45,6 +46,7 @@ class Entry:
     settings: dict = dataclasses.field(default_factory=dict)
     attack: bool = False
     target: str = "untargeted"
+    high: float | None = None
 
 
 def _rank_attack_budget() -> dict:
@@ -65,7 +67,7 @@ COURSE_METHODS: tuple = (
     Entry(2, "mask", settings={"region": "eyes"}),
     Entry(2, "gaussian-noise", "sigma"),
     Entry(2, "svd", "rank"),
-    Entry(2, "eigenface", "n_components", settings={"_high": 200}),
+    Entry(2, "eigenface", "n_components", high=200),
     Entry(2, "hypersphere", settings={"radius": 0.5}),  # SSIM rises, then falls along the radius
     Entry(2, "k-same-pixel", settings={"k": 3}),
     Entry(3, "autoencoder", "shrink"),
@@ -128,13 +130,12 @@ def course_protections(faces, level: float, model_a=None, needs: dict | None = N
             protection = Protection.of_attack(entry.name, model_a, "Model A", target=entry.target, **params)
         else:
             method = methods.get(entry.name)
-            settings = {k: v for k, v in entry.settings.items() if not k.startswith("_")}
             needs = prerequisites([entry], needs, progress=False)
-            given = {**settings, **method.pick(needs)}
+            given = {**entry.settings, **method.pick(needs)}
             if entry.search is not None:
                 try:
                     param, value, ssim = matched_setting(entry.name, level, faces, entry.search,
-                                                         high=entry.settings.get("_high"), tolerance=tolerance,
+                                                         high=entry.high, tolerance=tolerance,
                                                          **given)
                     given[param] = value
                     how = "matched" if abs(ssim - level) <= tolerance else "closest (integer steps)"
@@ -161,8 +162,7 @@ def prerequisites(entries=COURSE_METHODS, needs: dict | None = None, progress: b
             continue
         method = methods.get(entry.name)
         if any(need not in needs for need in method.needs):
-            settings = {k: v for k, v in entry.settings.items() if not k.startswith("_")}
-            needs.update(methods.provide(method, progress=progress, **settings))
+            needs.update(methods.provide(method, progress=progress, **entry.settings))
     return needs
 
 
