@@ -8,8 +8,8 @@ plugin does nothing.
 
 The test command runs on two workers (pytest-xdist, ``-n`` in pyproject.toml's ``addopts``; each
 file, so each notebook, stays on one worker): :func:`pytest_collection_modifyitems` orders the
-files so that the two stay busy, and every process started here waits for work asleep
-(``OMP_WAIT_POLICY=PASSIVE``). A network two notebooks need is trained once: the second waits on
+files so that the two stay busy, every process started here waits for work asleep
+(``OMP_WAIT_POLICY=PASSIVE``) and uses its share of the cores (:func:`_share_the_cores`). A network two notebooks need is trained once: the second waits on
 its cache entry's lock (:func:`facedid_lib.core.cache.lock`).
 """
 
@@ -27,6 +27,30 @@ import pytest
 # when waiting asleep). Set before any test, worker or kernel imports torch; the results are the
 # same bits (only how idle threads wait changes).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _share_the_cores() -> None:
+    """Each test worker (pytest-xdist sets ``PYTEST_XDIST_WORKER_COUNT`` before this file is read)
+    and the notebook kernels it starts use its share of the cores: ``OMP_NUM_THREADS`` (torch,
+    OpenMP; :func:`facedid_lib.core.config.cpu_threads`, which the dlib black box reads),
+    ``MKL_NUM_THREADS`` and ``OPENCV_FOR_THREADS_NUM`` (OpenCV's detectors and SFace), where they are
+    not set already. Two workers on two cores with two threads each wait on each other's threads:
+    two copies of a notebook side by side took 216 s with two threads each, 189 s with one. One
+    process (``-n 0``) keeps every core. Floats may differ in the last bits from a run with two
+    threads (a sum split differently); the same setting gives the same bits."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if workers < 2:
+        return
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    threads = str(max(1, cores // workers))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
+        os.environ.setdefault(name, threads)
+
+
+_share_the_cores()
 
 _NOTEBOOKS: dict = {}  # notebook file node -> True while every cell passed
 

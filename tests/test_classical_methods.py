@@ -123,6 +123,25 @@ def test_face_space_is_the_pca_of_its_training_faces():
         reconstruction.FaceSpace.fit(faces[:1])
 
 
+def test_a_cached_face_space_is_fitted_once_and_has_the_fits_bits(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    faces = _low_rank_faces()
+    fits = []
+    real_fit = reconstruction.FaceSpace.fit.__func__
+    monkeypatch.setattr(reconstruction.FaceSpace, "fit",
+                        classmethod(lambda cls, *a, **k: fits.append(1) or real_fit(cls, *a, **k)))
+    first = reconstruction.FaceSpace.cached(faces)
+    again = reconstruction.FaceSpace.cached(faces.clone())
+    plain = real_fit(reconstruction.FaceSpace, faces)
+    assert len(fits) == 1 and len(list(tmp_path.glob("face-space-*.pt"))) == 1
+    for name in ("mean", "components", "scales"):
+        assert torch.equal(getattr(first, name), getattr(plain, name))
+        assert torch.equal(getattr(again, name), getattr(plain, name))
+    assert again.shape == plain.shape == (3, 12, 12)
+    other = reconstruction.FaceSpace.cached(faces[:20])  # other faces: another entry
+    assert len(fits) == 2 and len(other) == 19
+
+
 def test_hypersphere_puts_every_face_at_the_same_whitened_distance():
     faces = _low_rank_faces()
     space = reconstruction.FaceSpace.fit(faces)

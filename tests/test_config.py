@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -56,3 +57,17 @@ def test_folders(monkeypatch, tmp_path):
     assert config.data_dir() is None
     monkeypatch.setenv("FACEDID_DATA", str(tmp_path))
     assert config.data_dir() == tmp_path
+
+
+def test_cpu_threads_follow_omp_num_threads_and_the_dlib_black_box_follows_them(monkeypatch):
+    from facedid_lib.recognize import blackbox
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert config.cpu_threads() == 1 and blackbox.default_workers() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert config.cpu_threads() == 7 and blackbox.default_workers() == 2  # dlib: at most two threads
+    for unusable in ("", "0", "two", "-1"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert config.cpu_threads() == max(1, os.cpu_count() or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert config.cpu_threads() == max(1, os.cpu_count() or 1)

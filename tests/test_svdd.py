@@ -217,3 +217,75 @@ def test_defence_explorer_reapplies_the_rule():
     plt.close("all")
     with pytest.raises(ValueError, match="attack must be one of"):
         widgets.defence_view(defence, images, labels, {"noise": noise}, "C&W", 1.0, "T(a)", -3.0)
+
+
+def test_defence_table_runs_each_models_own_attacks_and_reuses_the_plain_models_faces():
+    defence, images, labels = _toy_defence()
+    faces = data.FaceSet(images[::5], labels[::5], labels[::5].clone(), [f"{i}.jpg" for i in range(8)])
+    plain = nn.Sequential(_Features(), nn.Linear(8, 4))
+    cw = ("C&W", dict(steps=20, search_steps=2, lr=0.05))
+    fgsm = ("I-FGSM", dict(eps=0.1, alpha=0.02, steps=10))
+    first = evaluate.defence_table({"toy": plain, "other": plain}, {"toy": defence, "other": defence},
+                                   {"toy": {"C&W": cw, "I-FGSM": fgsm}, "other": {"C&W": cw}},
+                                   {"toy": faces, "other": faces}, progress=False)
+    assert list(first.table.index) == [("toy", "C&W"), ("toy", "I-FGSM"), ("other", "C&W")]
+    calls = []
+    real_make = adversarial.make
+
+    def counted(name, model, **params):
+        calls.append(model is plain)
+        return real_make(name, model, **params)
+
+    import facedid_lib.attacks.adversarial as module
+    try:
+        module.make = counted
+        again = evaluate.defence_table({"toy": plain}, {"toy": defence}, {"C&W": cw}, {"toy": faces},
+                                       undefended=first.undefended, progress=False)
+    finally:
+        module.make = real_make
+    assert calls == [False]  # only the defended network was attacked again
+    assert torch.equal(again.undefended["toy"]["C&W"], first.undefended["toy"]["C&W"])
+    for column in ("SSIM", "ASR", "transfer ASR a=1", "transfer D a=0.97"):
+        assert again.table.loc[("toy", "C&W"), column] == first.table.loc[("toy", "C&W"), column]
+    with pytest.raises(ValueError, match="holds"):
+        evaluate.defence_table({"toy": plain}, {"toy": defence}, {"C&W": cw}, {"toy": faces},
+                               undefended={"toy": {"C&W": faces.images[:2]}}, progress=False)
+    summary = evaluate.defence_summary(first, "toy")
+    assert summary.startswith("- **toy + m-SVDD, attacked on the defended network** (C&W, I-FGSM)")
+    assert "Transfer" in summary and f"{first.table.loc[('toy', 'C&W'), 'ASR a=1']:.1f}" in summary
+
+
+def test_model_a_trunk_and_m_svdd_train_together_once_then_load(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from facedid_lib.defences import svdd_end_to_end
+    from facedid_lib.recognize.recognizers import ModelA
+
+    monkeypatch.setenv("FACEDID_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    colours = torch.rand(3, 3, 1, 1, generator=g)
+
+    def faces(per, seed):
+        y = torch.arange(3).repeat_interleave(per)
+        x = (colours[y] + 0.05 * torch.randn(len(y), 3, 16, 16, generator=torch.Generator().manual_seed(seed)))
+        return data.FaceSet(x.clamp(0, 1), y, y.clone(), [f"{i}.jpg" for i in range(len(y))])
+
+    torch.manual_seed(0)
+    model = ModelA(3, image_size=8).eval()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    trained = SimpleNamespace(model=model, recipe=SimpleNamespace(image_size=8), train=faces(6, 1), val=faces(2, 2))
+    recipe = svdd_end_to_end.Recipe(hidden=8, out_features=4, epochs=3, patience=3)
+    fits = []
+    real_fit = svdd_end_to_end.fit
+    monkeypatch.setattr(svdd_end_to_end, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    defence = svdd_end_to_end.defend(trained, recipe=recipe, progress=False)
+    again = svdd_end_to_end.defend(trained, recipe=recipe, progress=False)
+    assert fits == [1] and len(defence.history.val_score) == len(again.history.val_score) >= 1
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())  # Model A itself untouched
+    moved = [k for k, v in defence.trunk.model.state_dict().items() if not torch.equal(v, start[k])]
+    assert moved  # the trunk trained
+    chips = faces(2, 3).images
+    assert defence.network(chips).shape == (6, 3) and torch.equal(defence.network(chips), again.network(chips))
+    assert defence.log_threshold(1.0) == again.log_threshold(1.0)
+    with pytest.raises(ValueError, match="eta must be a positive"):
+        svdd_end_to_end.EndToEnd(defence.trunk, defence.svdd, chips, torch.zeros(6), chips, torch.zeros(6), eta=0.0)

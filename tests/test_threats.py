@@ -42,7 +42,7 @@ def world():
 
 
 def test_the_registry_and_each_threat_says_what_the_attacker_knows():
-    assert list(threats.THREATS.names()) == ["attacked", "unseen", "parrot", "adaptive", "averaging"]
+    assert list(threats.THREATS.names()) == ["attacked", "unseen", "parrot", "adaptive", "averaging", "defended"]
     for name in threats.THREATS.names():
         threat = threats.THREATS[name]
         assert threat.name == name and len(threat.knows) > 20
@@ -160,3 +160,27 @@ def test_the_adaptive_attacker_fine_tunes_model_a_on_the_protected_gallery(monke
     assert len(list(tmp_path.glob("adaptive-model-a-*.pt"))) == 1  # cached by the protected images
     again = adaptive.fine_tuned_model_a(model_a, protected)
     assert torch.equal(again(protected.images), tuned(protected.images))
+
+
+def test_the_defended_threat_shows_attacked_faces_to_the_defended_recognizer_and_counts_rejections(world):
+    from facedid_lib.recognize.protocol import Defended
+
+    faces = toy_faces(seed=1)
+    toy = world.recognizers["attacked toy"]
+    darkest = faces.images.flatten(1).mean(1).sort().values[len(faces) // 4]  # a quarter of the faces is darker
+    guarded = Defended(toy, lambda images: images.flatten(1).mean(1).cpu() < darkest, name="toy + rule")
+    world.defended = {"attacked toy": {"toy + rule": guarded}}
+    attack_like = threats.Protection("identity on attacked toy", lambda images, labels, seed: images, ("attacked toy",))
+    blur = threats.Protection.of_method("blur", sigma=1.0)
+    defended = threats.THREATS["defended"]
+    assert defended.applies(attack_like) and not defended.applies(blur)
+    table = threats.threat_table([attack_like, blur], faces, world, ["attacked", "defended"], progress=False)
+    row = table.loc["identity on attacked toy"]
+    rejected = float((faces.images.flatten(1).mean(1) < darkest).float().mean())
+    assert row["rejected toy + rule"] == pytest.approx(rejected) and rejected > 0
+    assert row["MR toy + rule"] == pytest.approx(row["MR attacked"] + rejected)  # a rejected face is not named
+    assert row["MR defended"] == row["MR toy + rule"]
+    assert math.isnan(table.loc["blur sigma=1", "MR defended"])
+    world.defended = {}
+    again = threats.threat_table([attack_like], faces, world, ["defended"], progress=False)
+    assert math.isnan(again.loc["identity on attacked toy", "MR defended"])  # no defended version: NaN

@@ -25,7 +25,8 @@ def _fake(calls: list, split=lambda r, seed, source: ("faces", r.epochs, seed)) 
 
 
 def test_every_network_has_a_spec_with_a_recipe_per_profile(monkeypatch):
-    assert zoo.names() == ("model-a", "model-b", "autoencoder", "gender-cnn", "san", "gan", "m-svdd")
+    assert zoo.names() == ("model-a", "model-b", "autoencoder", "gender-cnn", "san", "gan", "m-svdd",
+                          "m-svdd-end-to-end")
     for name in zoo.names():
         spec = zoo.spec(name)
         assert spec.name == name and spec.about and isinstance(spec.network, type)

@@ -18,6 +18,7 @@ name                      network                                       register
 ``san``                   the semi-adversarial network                  :mod:`facedid_lib.nets.san`
 ``gan``                   chapter 4's conditional generator and critic  :mod:`facedid_lib.nets.generator`
 ``m-svdd``                the m-SVDD defence of Model A or Model B      :mod:`facedid_lib.defences.svdd`
+``m-svdd-end-to-end``     Model A's trunk and m-SVDD trained together   :mod:`facedid_lib.defences.svdd_end_to_end`
 ========================  ============================================  =====================================
 
 The entries are lazy: this module sits in ``core`` and names each network's module by its import
@@ -110,6 +111,7 @@ ZOO.lazy("gender-cnn", "facedid_lib.attributes.gender_cnn")
 ZOO.lazy("san", "facedid_lib.nets.san")
 ZOO.lazy("gan", "facedid_lib.nets.generator")
 ZOO.lazy("m-svdd", "facedid_lib.defences.svdd")
+ZOO.lazy("m-svdd-end-to-end", "facedid_lib.defences.svdd_end_to_end")
 
 _OVERRIDES: dict[str, Any] = {}
 
@@ -195,7 +197,7 @@ def trained(name: str, /, recipe=None, *, seed: int | None = None, device=None, 
     -------
     >>> from facedid_lib.core import zoo
     >>> zoo.names()
-    ('model-a', 'model-b', 'autoencoder', 'gender-cnn', 'san', 'gan', 'm-svdd')
+    ('model-a', 'model-b', 'autoencoder', 'gender-cnn', 'san', 'gan', 'm-svdd', 'm-svdd-end-to-end')
     >>> zoo.spec("model-a").recipe("quick")
     Recipe(image_size=64, epochs=40, patience=8, lr=0.0001, batch_size=16, weight_decay=0.001)
 

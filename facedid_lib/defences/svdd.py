@@ -68,7 +68,7 @@ import torch.nn.functional as F
 from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.train import History, Task, fit as fit_task
 
-__all__ = ["MultiSVDD", "OneClass", "MSVDD", "Penultimate", "fit", "Recipe", "SVDD", "defend"]
+__all__ = ["MultiSVDD", "one_class_loss", "OneClass", "MSVDD", "Penultimate", "DefendedNetwork", "fit", "Recipe", "SVDD", "defend"]
 
 _MODEL_NAMES = {"ModelA": "Model A", "ModelB": "Model B"}
 
@@ -169,6 +169,17 @@ class MultiSVDD(nn.Module):
         self.scales.copy_((total / torch.bincount(labels, minlength=self.n_classes).to(d)).clamp_min(1e-12))
 
 
+def one_class_loss(svdd: MultiSVDD, z: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
+    """:class:`OneClass`'s objective on features ``z`` of identities ``y``: each face's squared
+    distance to its own identity's centre, plus ``eta`` times the mean inverse squared distance of
+    every face to the other identities' centres (0: pure Deep SVDD)."""
+    if not eta:
+        return svdd.distances(z, y).mean()
+    d = svdd.distances(z)
+    own = F.one_hot(y, svdd.n_classes).bool()
+    return d[own].mean() + eta * (1 / (d[~own] + 1e-6)).mean()
+
+
 class OneClass(Task):
     """The task of :func:`facedid_lib.core.train.fit` that trains the ``m`` classifiers, by Adam with
     weight decay: each face pulled to its own identity's centre (Deep SVDD's objective) and,
@@ -200,11 +211,7 @@ class OneClass(Task):
 
     def loss(self, batch) -> torch.Tensor:
         z, y = batch
-        if not self.eta:
-            return self.svdd.distances(z, y).mean()
-        d = self.svdd.distances(z)
-        own = F.one_hot(y, self.svdd.n_classes).bool()
-        return d[own].mean() + self.eta * (1 / (d[~own] + 1e-6)).mean()
+        return one_class_loss(self.svdd, z, y, self.eta)
 
     def score(self) -> float:
         device = self.svdd.w1.device
@@ -292,7 +299,7 @@ class MSVDD:
         network (what the attacks attack)."""
         if self.trunk is None:
             raise ValueError("this defence was fitted on features: give a trunk (images -> features)")
-        return _Defended(self.trunk, self.svdd)
+        return DefendedNetwork(self.trunk, self.svdd)
 
     def defence(self, a: float | None = None, T: float | None = None):
         """``images -> (N,) bool``, the rule at ``T`` or ``T(a)``, for :class:`facedid_lib.recognize.Defended`."""
@@ -317,7 +324,7 @@ class MSVDD:
                 f"calibration faces={len(self.calibration)})")
 
 
-class _Defended(nn.Module):
+class DefendedNetwork(nn.Module):
     def __init__(self, trunk: nn.Module, svdd: MultiSVDD):
         super().__init__()
         self.trunk, self.svdd = trunk, svdd

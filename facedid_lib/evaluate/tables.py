@@ -185,7 +185,8 @@ class DefenceResults:
 
 
 def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_values=(1.0, 0.97),
-                  adaptive: dict | None = None, progress: bool = True) -> DefenceResults:
+                  adaptive: dict | None = None, undefended: dict | None = None,
+                  progress: bool = True) -> DefenceResults:
     """The lecture's m-SVDD table on our faces: each attack on the plain and on the defended model.
 
     Parameters
@@ -195,12 +196,17 @@ def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_v
         :class:`facedid_lib.defences.svdd.MSVDD` (its ``network`` on the same chips, its
         ``recognizer(a)`` and ``threshold(a)``).
     settings : ``label -> (attack name, parameters)`` for
-        :func:`facedid_lib.attacks.adversarial.make`, run on both networks.
+        :func:`facedid_lib.attacks.adversarial.make`, run on both networks; or, per model,
+        ``name -> {label -> (attack name, parameters)}`` (a model may run fewer attacks).
     faces : ``name -> FaceSet``, the faces attacked on each model.
     a_values : the defence parameters measured (the lecture's 1 and 0.97).
     adaptive : ``label -> (attack name, parameters)`` of attacks that know the defence
         (:class:`facedid_lib.attacks.adaptive.AdaptiveCW`), run on the defended network only with
-        ``T`` the strictest ``T(a)`` (the highest, so the faces pass every ``a`` measured).
+        ``T`` the strictest ``T(a)`` (the highest, so the faces pass every ``a`` measured); per
+        model as ``settings`` may be.
+    undefended : ``name -> {label -> faces}``, the attacks on the plain model computed before (another
+        table's :attr:`DefenceResults.undefended` for the same model, settings and faces): used
+        instead of attacking the plain model again (a second defence of the same model).
 
     Returns
     -------
@@ -220,6 +226,7 @@ def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_v
     a_values = tuple(a_values)
     if not a_values:
         raise ValueError("give at least one value of a")
+    given = undefended or {}
     rows, undefended, defended, attacks = {}, {}, {}, {}
     for name, model in models.items():
         defence, chosen = defences[name], faces[name]
@@ -227,13 +234,18 @@ def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_v
         plain = classifier(model, n_classes=defence.n_classes)
         undefended[name], defended[name], attacks[name] = {}, {}, {}
         strictest = max(defence.threshold(a) for a in a_values)
-        runs = [(label, spec, False) for label, spec in settings.items()]
-        runs += [(label, spec, True) for label, spec in (adaptive or {}).items()]
+        runs = [(label, spec, False) for label, spec in _per_model(settings, name, models).items()]
+        runs += [(label, spec, True) for label, spec in _per_model(adaptive or {}, name, models).items()]
         for label, (attack_name, params), knows in runs:
             row = {}
             if not knows:
-                attack = adversarial.make(attack_name, model, **params)
-                new = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {name}", progress=progress)
+                new = given.get(name, {}).get(label)
+                if new is None:
+                    attack = adversarial.make(attack_name, model, **params)
+                    new = attack.perturb(chosen.images, chosen.labels, desc=f"{label} on {name}", progress=progress)
+                elif new.shape != chosen.images.shape:
+                    raise ValueError(f"undefended[{name!r}][{label!r}] holds {tuple(new.shape)} faces, the faces "
+                                     f"are {tuple(chosen.images.shape)}")
                 row.update({"SSIM": 100 * float(metrics.ssim(new, chosen.images).mean()),
                             "MSE x 1e4": 1e4 * float(metrics.mse(new, chosen.images).mean()),
                             "ASR": 100 * metrics.misclassification_rate(plain(new), chosen.labels)})
@@ -258,6 +270,48 @@ def defence_table(models: dict, defences: dict, settings: dict, faces: dict, a_v
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["model", "attack"])
     return DefenceResults(table, undefended, defended, attacks)
+
+
+def _span(values) -> str:
+    """``"40.0"`` or ``"40.0 to 60.0"``: the range of a column, as the summaries print it."""
+    low, high = float(min(values)), float(max(values))
+    return f"{low:.1f}" if abs(high - low) < 0.05 else f"{low:.1f} to {high:.1f}"
+
+
+def defence_summary(results: DefenceResults, model: str, clean: pd.DataFrame | None = None,
+                    plain: str | None = None, defended: str | None = None, label: str = "m-SVDD") -> str:
+    """What :func:`defence_table` measured for ``model``, as Markdown bullets written from the numbers
+    (a page prints them under the table, so its text never disagrees with it): the attacks on the
+    defended network (success and detection at ``a = 1`` and ``0.97``, beside the plain model's
+    success), the transfer of the plain model's attacks, each adaptive attack, and, with a
+    :func:`clean_table` ``clean``, the price on clean faces (rows ``plain`` and ``defended``)."""
+    rows = results.table.loc[model]
+    attacks = [label_ for label_ in rows.index if pd.notna(rows.loc[label_, "ASR"])]
+    known = [label_ for label_ in rows.index if pd.isna(rows.loc[label_, "ASR"])]
+    r = rows.loc[attacks]
+    lines = [f"- **{model} + {label}, attacked on the defended network** ({', '.join(attacks)}): the attacks "
+             f"succeed on {_span(r['ASR a=1'])} % of the faces at a = 1 and {_span(r['ASR a=0.97'])} % at "
+             f"a = 0.97 (on the plain model {_span(r['ASR'])} %); detected {_span(r['D a=1'])} % and "
+             f"{_span(r['D a=0.97'])} %.",
+             f"- **Transfer** (the faces crafted on the plain {model}): recognised again "
+             f"{_span(r['transfer F a=1'])} %, still fooled {_span(r['transfer ASR a=1'])} %, detected "
+             f"{_span(r['transfer D a=1'])} % at a = 1 ({_span(r['transfer D a=0.97'])} % at a = 0.97)."]
+    for name in known:
+        row = rows.loc[name]
+        lines.append(f"- **{name}** (knows T): succeeds on {row['ASR a=1']:.1f} % at a = 1 and "
+                     f"{row['ASR a=0.97']:.1f} % at a = 0.97, detected {row['D a=0.97']:.1f} %.")
+    if clean is not None:
+        lines.append(f"- **Clean test faces**: {plain} recognises {clean.loc[plain, 'accuracy']:.1f} %, "
+                     f"{defended} {clean.loc[defended, 'accuracy']:.1f} %, with "
+                     f"{clean.loc[defended, 'false rejects']:.1f} % false rejects.")
+    return "\n".join(lines)
+
+
+def _per_model(settings: dict, name: str, models: dict) -> dict:
+    """``settings`` for the model ``name``: its own entry where ``settings`` is keyed by the models."""
+    if settings and set(settings) <= set(models) and all(isinstance(v, dict) for v in settings.values()):
+        return settings.get(name, {})
+    return settings
 
 
 def improvement(table: pd.DataFrame, proposed: str = "P-FGVM") -> pd.DataFrame:
@@ -309,4 +363,4 @@ def disagreement(table: pd.DataFrame) -> pd.Series:
     return table[columns].max(axis=1) - table[columns].min(axis=1)
 
 
-__all__ = ["AttackResults", "attack_table", "RankAttackResults", "rank_attack_table", "clean_table", "DefenceResults", "defence_table", "improvement", "beside", "disagreement"]
+__all__ = ["AttackResults", "attack_table", "RankAttackResults", "rank_attack_table", "clean_table", "DefenceResults", "defence_table", "defence_summary", "improvement", "beside", "disagreement"]

@@ -18,6 +18,10 @@ a :class:`Protection` (a method at one setting) into the recognizers of one atta
 - :class:`Averaging` (``"averaging"``): a randomised protection released several times (the frames
   of a video, a photo posted twice): the copies, each protected with another seed, are averaged
   before recognition; ``x̄ = (1/n) Σ_s P_s(x)`` cancels zero-mean noise as ``1/√n``.
+- :class:`DefendedThreat` (``"defended"``): the recognizer an adversarial protection attacked, now
+  behind chapter 7's m-SVDD defence (Mygdalis, Tefas and Pitas 2020): it names the face or rejects
+  it as adversarial; a rejected face is not named (it counts as misrecognised, and the share of
+  rejected faces is its own column).
 
 A new threat is one small class (``name``, ``knows``, :meth:`Threat.recognizers` and where the
 attacker looks at something else than the protected face, :meth:`Threat.view`) and one
@@ -27,7 +31,7 @@ Example
 -------
 >>> from facedid_lib.evaluate import threats
 >>> threats.THREATS.names()
-('attacked', 'unseen', 'parrot', 'adaptive', 'averaging')
+('attacked', 'unseen', 'parrot', 'adaptive', 'averaging', 'defended')
 >>> blur = threats.Protection.of_method("blur", sigma=4.0)
 >>> blur.label, blur.randomised, blur.attacked
 ('blur sigma=4', False, ())
@@ -119,13 +123,16 @@ class World:
     by title (:func:`facedid_lib.recognize.course_recognizers`); ``unseen``: the titles of those a
     protection never saw unless it names them (default SFace and the dlib black box);
     ``model_a``: the trained Model A (:func:`facedid_lib.recognize.recognizers.model_a`) that the
-    adaptive attacker fine-tunes (None: only the SFace head).
+    adaptive attacker fine-tunes (None: only the SFace head); ``defended``: per attacked
+    recognizer's title, its defended versions by title (``{"Model A": {"Model A + m-SVDD":
+    defence.recognizer(a)}}``, :mod:`facedid_lib.defences.svdd`), for the ``defended`` threat.
     """
 
     gallery: FaceSet
     recognizers: dict
     unseen: tuple = ("SFace", "dlib black box")
     model_a: object = None
+    defended: dict = dataclasses.field(default_factory=dict)
     _protected: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def unseen_by(self, protection: Protection) -> list:
@@ -334,6 +341,24 @@ class Averaging(Threat):
         return (total / self.copies).float()
 
 
+class DefendedThreat(Threat):
+    """The attacked recognizer behind a defence: ``world.defended[title]`` for each recognizer the
+    protection attacked (chapter 7's m-SVDD, its classifiers on frozen features or trained end to
+    end with the trunk). Applies to adversarial protections only; without a defended version of the
+    attacked recognizer in the world, it leaves NaN."""
+
+    name = "defended"
+    knows = ("the recognizer the protection attacked, defended by m-SVDD (chapter 7), with a clean gallery: "
+             "it names the face or rejects it as adversarial")
+
+    def applies(self, protection):
+        return bool(protection.attacked)
+
+    def recognizers(self, protection, world):
+        return {title: recognize for attacked in protection.attacked
+                for title, recognize in world.defended.get(attacked, {}).items()}
+
+
 def describe(threats=None) -> pd.DataFrame:
     """What each attacker knows: one row per threat (registry names or :class:`Threat` objects; None:
     every one of :data:`THREATS`), the column ``knows``.
@@ -364,8 +389,10 @@ def threat_table(protections, faces: FaceSet, world: World, threats=None, detect
     One row per protection: ``SSIM`` (to the clean faces), ``detected <name>``, then per threat
     ``MR <threat>`` (the misrecognition rate of the attacker's best recognizer: the lowest of its
     recognizers', for the attacker picks whichever works) and ``top-<k> <threat>`` (the highest
-    retrieval rate of its recognizers), and per recognizer ``MR <recognizer title>``. A threat that
-    does not apply (no attacked recognizer, a deterministic method under averaging) leaves NaN.
+    retrieval rate of its recognizers), and per recognizer ``MR <recognizer title>`` (a defended
+    recognizer's rejected face counts as misrecognised: it is not named) and, for a defended one,
+    ``rejected <recognizer title>``, the share it rejected. A threat that does not apply (no
+    attacked recognizer, a deterministic method under averaging) leaves NaN.
     """
     from tqdm.auto import tqdm
 
@@ -391,7 +418,13 @@ def threat_table(protections, faces: FaceSet, world: World, threats=None, detect
                     found.append(float((metrics.true_label_rank(scores, faces.labels) <= k).float().mean()))
                 else:
                     labels = predict(recognize, seen)
-                rates.append(metrics.misclassification_rate(torch.as_tensor(labels).cpu(), faces.labels))
+                labels = torch.as_tensor(labels).cpu()
+                if getattr(recognize, "rejects", False):  # a rejected face is not named: it is not recognised
+                    counts = metrics.outcomes(labels, faces.labels)
+                    rates.append((counts["succeeded"] + counts["detected"]) / counts["n"])
+                    row[f"rejected {title}"] = counts["detected"] / counts["n"]
+                else:
+                    rates.append(metrics.misclassification_rate(labels, faces.labels))
                 row[f"MR {title}"] = rates[-1]
             row[f"MR {threat.name}"] = min(rates) if rates else float("nan")
             row[f"top-{k} {threat.name}"] = max(found) if found else float("nan")
@@ -464,9 +497,9 @@ def _named(recognizer, name: str):
     return recognizer
 
 
-for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging()):
+for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging(), DefendedThreat()):
     THREATS.register(_threat.name, _threat)
 
 
 __all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive",
-           "Averaging", "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]
+           "Averaging", "DefendedThreat", "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]

@@ -82,6 +82,31 @@ class FaceSpace:
             _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
         return cls(mean, vh[:k].contiguous(), s[:k] / math.sqrt(n - 1), tuple(images.shape[1:]))
 
+    @classmethod
+    def cached(cls, images: torch.Tensor, n_components: int | None = None, device=None) -> "FaceSpace":
+        """:meth:`fit`, computed once per cache folder (:mod:`facedid_lib.core.cache`) and loaded after:
+        the entry is keyed by the images' exact pixels and ``n_components``, so a loaded space has the
+        bits a fit on the same device computes. Four chapters fit the same 630 training faces (32 s
+        each on one CPU core). The space is fitted and returned on ``device`` (default: the images').
+        """
+        import hashlib
+
+        from facedid_lib.core import cache
+
+        check_images(images)
+        pixels = images.detach().cpu().contiguous()
+        digest = hashlib.sha256(pixels.numpy().tobytes()).hexdigest()
+        path = cache.path_for("face-space", digest, tuple(pixels.shape), n_components)
+        device = device or images.device
+        with cache.lock(path):
+            entry = cache.load(path)
+            if entry is None:
+                space = cls.fit(images.to(device), n_components).to("cpu")
+                entry = {"mean": space.mean, "components": space.components, "scales": space.scales,
+                         "shape": list(space.shape)}
+                cache.save(entry, path)
+        return cls(entry["mean"], entry["components"], entry["scales"], tuple(entry["shape"])).to(device)
+
     def __len__(self) -> int:
         return len(self.components)
 
@@ -116,7 +141,7 @@ def _fit_space(faces, size: int, device, progress: bool, params: dict) -> FaceSp
     from facedid_lib.data import facesets as data
 
     train = data.load_faces(faces, size=size, progress=progress)
-    return FaceSpace.fit(train.images, params.get("n_components"), device=device)
+    return FaceSpace.cached(train.images, params.get("n_components"), device=device)
 
 
 def _as_input(new: torch.Tensor, images: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ torch.Size([6, 3])
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -76,8 +75,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 def default_workers() -> int:
     """Threads that describe chips at once: dlib releases Python's lock while its network runs and
-    uses one core per call, so up to two (this machine's and Colab's cores) run side by side."""
-    return max(1, min(2, os.cpu_count() or 1))
+    uses one core per call, so up to two (this machine's and Colab's cores) run side by side, or
+    fewer where the process may use fewer threads (:func:`facedid_lib.core.config.cpu_threads`)."""
+    from facedid_lib.core import config
+
+    return max(1, min(2, config.cpu_threads()))
 
 
 class DlibBlackBox:
