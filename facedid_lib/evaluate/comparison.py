@@ -248,6 +248,25 @@ def beside_mcpherson(table: pd.DataFrame, n_classes: int, threat: str = "adaptiv
     return beside({f"ours ({threat} attacker)": ours, "McPherson et al.": paper})
 
 
+def by_recognizer(table: pd.DataFrame) -> pd.DataFrame:
+    """Who is protected against whom, one row per recognizer: the per-recognizer ``MR <title>``
+    columns of ``table`` (one level of :attr:`Comparison.table`) turned into rows (SFace, the dlib
+    black box, the parrot and adaptive recognizers, the defended Model A...), one column per
+    protection; NaN where that recognizer was not shown that protection.
+
+    >>> t = pd.DataFrame({"MR unseen": [0.9], "MR SFace": [0.9], "MR dlib black box": [1.0]}, index=["blur"])
+    >>> by_recognizer(t)["blur"].to_dict()
+    {'SFace': 0.9, 'dlib black box': 1.0}
+    """
+    from facedid_lib.evaluate.threats import THREATS
+
+    per_threat = {f"MR {name}" for name in THREATS.names()}
+    columns = [c for c in table.columns if c.startswith("MR ") and c not in per_threat]
+    out = table[columns].T
+    out.index = pd.Index([c[len("MR "):] for c in columns], name="recognizer")
+    return out
+
+
 def holds(table: pd.DataFrame, threats, mr: float = 0.5) -> pd.DataFrame:
     """Which protection holds against whom: ``True`` where the attacker's best recognizer misses at
     least ``mr`` of the faces (``MR <threat> >= mr``), ``False`` where it names more, NaN where the
@@ -262,4 +281,4 @@ def holds(table: pd.DataFrame, threats, mr: float = 0.5) -> pd.DataFrame:
 
 
 __all__ = ["Entry", "COURSE_METHODS", "CourseProtections", "course_protections", "prerequisites", "entries_named",
-           "Comparison", "compare", "beside_mcpherson", "holds"]
+           "Comparison", "compare", "beside_mcpherson", "by_recognizer", "holds"]
