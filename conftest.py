@@ -9,8 +9,9 @@ plugin does nothing.
 The test command runs on two workers (pytest-xdist, ``-n`` in pyproject.toml's ``addopts``; each
 file, so each notebook, stays on one worker): :func:`pytest_collection_modifyitems` orders the
 files so that the two stay busy, every process started here waits for work asleep
-(``OMP_WAIT_POLICY=PASSIVE``) and uses its share of the cores (:func:`_share_the_cores`). A network two notebooks need is trained once: the second waits on
-its cache entry's lock (:func:`facedid_lib.core.cache.lock`).
+(``OMP_WAIT_POLICY=PASSIVE``) and uses its share of the cores (:func:`_share_the_cores`). A network
+two notebooks need is trained once: the second waits on its cache entry's lock
+(:func:`facedid_lib.core.cache.lock`).
 """
 
 from __future__ import annotations

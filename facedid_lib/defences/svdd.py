@@ -68,7 +68,8 @@ import torch.nn.functional as F
 from facedid_lib.core import cache, config, zoo
 from facedid_lib.core.train import History, Task, fit as fit_task
 
-__all__ = ["MultiSVDD", "one_class_loss", "OneClass", "MSVDD", "Penultimate", "DefendedNetwork", "fit", "Recipe", "SVDD", "defend"]
+__all__ = ["MultiSVDD", "one_class_loss", "OneClass", "MSVDD", "Penultimate", "DefendedNetwork", "fit", "Recipe",
+           "SVDD", "defend"]
 
 _MODEL_NAMES = {"ModelA": "Model A", "ModelB": "Model B"}
 
@@ -325,6 +326,9 @@ class MSVDD:
 
 
 class DefendedNetwork(nn.Module):
+    """``images -> (N, m)`` log activations ``svdd(trunk(images))``: a defence's trunk and classifiers
+    as one differentiable network (:attr:`MSVDD.network`; the end-to-end defence's cached module)."""
+
     def __init__(self, trunk: nn.Module, svdd: MultiSVDD):
         super().__init__()
         self.trunk, self.svdd = trunk, svdd
@@ -340,7 +344,9 @@ class Penultimate(nn.Module):
     ReLU; dropout is off in eval mode), on images of any size (resized to its input size, as
     :class:`~facedid_lib.recognize.recognizers.Resized`). Model B
     (:class:`~facedid_lib.recognize.recognizers.ModelB`): the 128-D dlib descriptor. Any other
-    model: its ``embed`` method. The recognizer's weights are frozen.
+    model: its ``embed`` method. Batch norm's statistics and dropout stay as in eval mode; chapter
+    7's defence trains only the classifiers on top, the end-to-end one
+    (:mod:`facedid_lib.defences.svdd_end_to_end`) trains a copy of the weights with them.
     """
 
     def __init__(self, model: nn.Module, image_size: int | None = None):

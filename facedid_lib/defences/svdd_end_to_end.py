@@ -10,7 +10,8 @@ the trunk ``f`` (:class:`~facedid_lib.defences.svdd.Penultimate` of a copy of Mo
 convolutions and its 512-unit hidden layer) starts from the trained recognizer's weights and learns
 together with the classifiers, on the objective of :class:`~facedid_lib.defences.svdd.OneClass`:
 
-    ``min_{f, φ} (1/N) Σ_i ||φ_{y_i}(f(x_i)) - c_{y_i}||² + η · mean_{i, j ≠ y_i} 1 / (||φ_j(f(x_i)) - c_j||² + 10⁻⁶)``
+    ``min_{f, φ} (1/N) Σ_i ||φ_{y_i}(f(x_i)) - c_{y_i}||²``
+    ``+ η · mean_{i, j ≠ y_i} 1 / (||φ_j(f(x_i)) - c_j||² + 10⁻⁶)``
 
 with Adam, the trunk at the learning rate ``trunk_lr`` and the classifiers at ``lr``. What stays
 fixed: the features' standardisation and the centres ``c_j``, set from the starting trunk's

@@ -502,4 +502,5 @@ for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging(), Defende
 
 
 __all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive",
-           "Averaging", "DefendedThreat", "threat_table", "matched_setting", "OutOfReach", "train_head", "fine_tune_model"]
+           "Averaging", "DefendedThreat", "threat_table", "matched_setting", "OutOfReach", "train_head",
+           "fine_tune_model"]
