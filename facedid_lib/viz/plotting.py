@@ -91,6 +91,26 @@ def sweep_figure(values, curves: dict, xlabel: str, ylabel: str, title: str | No
     return fig
 
 
+def label_heights(points: Sequence[tuple], gap: float = 0.035, near: float = 0.1) -> list[float]:
+    """The height of each point's label so that labels of points within ``near`` of each other in x are
+    at least ``gap`` apart in y (data units): the points are taken from the lowest up, and a label
+    that would print over one already placed moves up just above it.
+
+    >>> [round(h, 3) for h in label_heights([(0.5, 0.9), (0.5, 0.91), (0.52, 0.9), (0.9, 0.1)])]
+    [0.9, 0.97, 0.935, 0.1]
+    """
+    heights = [0.0] * len(points)
+    placed: list[tuple] = []
+    for i in sorted(range(len(points)), key=lambda k: (points[k][1], points[k][0])):
+        x, height = points[i]
+        for other_x, other_height in sorted(placed, key=lambda p: p[1]):
+            if abs(other_x - x) < near and abs(other_height - height) < gap:
+                height = other_height + gap
+        heights[i] = height
+        placed.append((x, height))
+    return heights
+
+
 def privacy_utility(table, threats: Sequence[str], families: dict | None = None, utility: str = "SSIM",
                     title: str | None = None):
     """One panel per threat model: each protection a point at (``utility``, ``MR <threat>``).
@@ -107,13 +127,11 @@ def privacy_utility(table, threats: Sequence[str], families: dict | None = None,
                              squeeze=False)
     for ax, threat in zip(axes[0], threats):
         column = f"MR {threat}"
-        for label, row in table.iterrows():
-            if np.isnan(row[column]):
-                continue
-            ax.scatter(row[utility], row[column], color=colours[families[label]], s=28,
-                       label=families[label])
-            ax.annotate(label.split(" ")[0], (row[utility], row[column]), fontsize=6, alpha=0.8,
-                        xytext=(2, 2), textcoords="offset points")
+        shown = [(label, row[utility], row[column]) for label, row in table.iterrows() if not np.isnan(row[column])]
+        for (label, x, y), height in zip(shown, label_heights([(x, y) for _, x, y in shown])):
+            ax.scatter(x, y, color=colours[families[label]], s=28, label=families[label])
+            ax.annotate(label.split(" ")[0], (x, y), xytext=(x + 0.04, height), textcoords="data", fontsize=6,
+                        alpha=0.8, va="center", arrowprops=dict(arrowstyle="-", lw=0.4, alpha=0.4))
         ax.set_title(threat)
         ax.set_xlabel(utility)
         ax.set_xlim(0, 1.02)
