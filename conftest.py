@@ -53,6 +53,11 @@ def _share_the_cores() -> None:
 
 _share_the_cores()
 
+# The notebooks this run executes fill the book's cache (FACEDID_NB_CACHE) and are what the site shows:
+# their explorers carry the static form that moves on the static site (facedid_lib.viz.static_explorer;
+# the book's own build sets the same variable in _ext/site_fixes.py).
+os.environ.setdefault("FACEDID_STATIC_EXPLORERS", "1")
+
 _NOTEBOOKS: dict = {}  # notebook file node -> True while every cell passed
 
 #: Notebooks that train what other notebooks load (Model A and B: six notebooks load them through

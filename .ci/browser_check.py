@@ -23,7 +23,12 @@ would in a lecture hall. Each page must show:
 - every local link resolves: the file exists, inside the site, and its ``#anchor`` is an id or
   name on the target page;
 - saved widget state, where a page has some, rendered by the vendored embed.js (widget views with
-  no saved state render nowhere and are only counted).
+  no saved state render nowhere and are only counted);
+- every explorer's static form (``.facedid-explorer``, :mod:`facedid_lib.viz.static_explorer`) moves:
+  its controls are shown (its script ran), a slider moved with the keyboard (arrow key) changes the
+  image and the printed values, the printed values are the shown view's parameters and every
+  control shows them, and the image's alt text names every parameter. The first explorer of each
+  page is photographed before and after (``<page>__explorer-before.png`` and ``-after.png``).
 
 Links to other sites are not followed. A screenshot of each page goes to ``--screenshots``
 (full page, PNG, cut at 12,000 pixels). Exit status: 0 when every page passed, 1 when one
@@ -128,6 +133,25 @@ function widgetViews() {
   await sleep(150);  // late errors (a font, a rejected promise) reach the console
   done({waited, widgets: w, timedOut: left() === 0});
 })();
+"""
+
+# One explorer's state as the reader sees it: the image, the printed values, each control's value.
+EXPLORER_JS = r"""
+const root = arguments[0];
+const data = JSON.parse(root.querySelector('script.facedid-explorer-data').textContent);
+const img = root.querySelector('img.facedid-explorer-view');
+const said = root.querySelector('.facedid-explorer-values');
+const controls = {};
+for (const el of root.querySelectorAll('[data-param]')) {
+  const stops = data.stops[el.dataset.param];
+  controls[el.dataset.param] = el.type === 'range' ? stops[Number(el.value)]
+    : el.type === 'checkbox' ? el.checked : stops[el.selectedIndex];
+}
+const shown = root.querySelector('.facedid-explorer-controls');
+return {src: img.getAttribute('src'), alt: img.alt, view: img.dataset.view, text: said.textContent,
+        values: JSON.parse(said.dataset.values || 'null'), controls, order: data.order,
+        viewValues: data.views[Number(img.dataset.view)].values, nViews: data.views.length,
+        visible: !shown.hidden && shown.getClientRects().length > 0, complete: img.complete && img.naturalWidth > 0};
 """
 
 # What the reader sees: math, raw TeX in the visible text, images, links, ids.
@@ -403,6 +427,10 @@ def check_page(driver, page: Path, root: Path, screenshot: Path | None = None,
     if w.get("views", 0) > w.get("withState", 0):
         report.notes.append(f"{w['views'] - w['withState']} widget view(s) without saved widget state (nothing to render)")
 
+    # explorers' static form
+    shots = screenshot.with_name(screenshot.stem + "__explorer") if screenshot is not None else None
+    report.failures += _check_explorers(driver, report, shots)
+
     # links
     report.failures += _check_links(facts["links"], page, root, set(facts["ids"]), base)
 
@@ -421,6 +449,63 @@ def check_page(driver, page: Path, root: Path, screenshot: Path | None = None,
                       f"{len(facts['links'])} links{widget_part}")
     report.seconds = time.monotonic() - start
     return report
+
+
+def _explorer_problems(state: dict) -> list[str]:
+    """What is wrong with one explorer's state (:data:`EXPLORER_JS`): values printed, controls and
+    image must all say the same view."""
+    problems = []
+    if state["values"] != state["viewValues"]:
+        problems.append(f"printed values {state['values']} are not the view's {state['viewValues']}")
+    if state["controls"] != state["viewValues"]:
+        problems.append(f"controls show {state['controls']}, the view is {state['viewValues']}")
+    missing = [name for name in state["order"] if name not in state["alt"]]
+    if missing:
+        problems.append(f"the image's alt text does not name {', '.join(missing)}")
+    if not state["complete"]:
+        problems.append("its image did not load")
+    return problems
+
+
+def _check_explorers(driver, report: PageReport, shots: Path | None) -> list[str]:
+    """Move a slider of every explorer on the open page with the keyboard; see :data:`EXPLORER_JS`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    failures = []
+    explorers = driver.find_elements(By.CSS_SELECTOR, ".facedid-explorer")
+    for i, root in enumerate(explorers):
+        name = f"explorer {i + 1}"
+        before = driver.execute_script(EXPLORER_JS, root)
+        if not before["visible"]:
+            failures.append(f"{name}: its controls are hidden (its script did not run)")
+            continue
+        failures += [f"{name}: {p}" for p in _explorer_problems(before)]
+        sliders = root.find_elements(By.CSS_SELECTOR, "input[type=range]")
+        if not sliders or before["nViews"] < 2:
+            failures.append(f"{name}: no slider to move ({before['nViews']} view(s))")
+            continue
+        slider = sliders[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", root)
+        if shots is not None and i == 0:
+            shots.parent.mkdir(parents=True, exist_ok=True)
+            root.screenshot(str(shots.with_name(shots.name + "-before.png")))
+        at_end = slider.get_attribute("value") == slider.get_attribute("max")
+        slider.send_keys(Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT)  # as a reader's keyboard
+        after = driver.execute_script(EXPLORER_JS, root)
+        if shots is not None and i == 0:
+            root.screenshot(str(shots.with_name(shots.name + "-after.png")))
+        moved = slider.get_attribute("data-param")
+        if after["src"] == before["src"]:
+            failures.append(f"{name}: moving {moved} did not change the image")
+        if after["text"] == before["text"]:
+            failures.append(f"{name}: moving {moved} did not change the printed values")
+        if after["values"].get(moved) == before["values"].get(moved):
+            failures.append(f"{name}: {moved} did not move")
+        failures += [f"{name}, after moving {moved}: {p}" for p in _explorer_problems(after)]
+    if explorers:
+        report.notes.append(f"{len(explorers)} explorer(s) moved with the keyboard")
+    return failures
 
 
 def site_pages(root: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Two fixes to the built pages' scripts, so the site's own scripts raise no error in a browser.
+"""Two fixes to the built pages' scripts, so the site's own scripts raise no error in a browser, and
+the explorers' static form.
 
 Loaded by ``sphinx: local_extensions:`` in _config.yml; .ci/browser_check.py is what finds errors.
 
@@ -11,9 +12,15 @@ Loaded by ``sphinx: local_extensions:`` in _config.yml; .ci/browser_check.py is 
    ``MathJax.Hub.Queue``; the site has MathJax 3, which has no ``Hub``, so every widget on a page
    with math threw "Cannot read properties of undefined (reading 'Queue')". A small ``Hub``
    hands the job to MathJax 3's ``typesetPromise``.
+3. The kernels the build starts inherit ``FACEDID_STATIC_EXPLORERS=1``: every explorer then carries
+   its static form, views precomputed on a grid with controls that move on the static site
+   (:mod:`facedid_lib.viz.static_explorer`); _config.yml's ``nb_mime_priority_overrides`` has the
+   pages show it instead of the widget view, which needs a kernel.
 """
 
 from __future__ import annotations
+
+import os
 
 MATHJAX2_HUB = """
 document.addEventListener("DOMContentLoaded", function () {
@@ -49,6 +56,7 @@ def _list_scripts_once(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    os.environ.setdefault("FACEDID_STATIC_EXPLORERS", "1")  # before any notebook's kernel starts
     app.add_js_file(None, body=MATHJAX2_HUB)
     # after the extensions that add per-page scripts (myst-nb, sphinx-thebe: priority 500)
     app.connect("html-page-context", _list_scripts_once, priority=900)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -131,3 +132,45 @@ def test_check_site_reports_every_page(driver, site, capsys):
     assert all(r.passed for r in reports)
     assert sorted(p.name for p in (site / "shots").iterdir()) == ["good.png", "other.png"]
     assert "PASS good.html" in capsys.readouterr().out
+
+
+def _explorer_block() -> str:
+    """A real static explorer (facedid_lib.viz.static_explorer) over a toy callback."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facedid_lib.core.params import Param
+    from facedid_lib.viz import static_explorer
+
+    def draw(size, kind):
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.text(0.1, 0.5, f"size {size}, kind {kind}")
+        return static_explorer.measured(fig, area=size * size)
+
+    params = [Param("size", 1.0, "size", low=0.0, high=3.0, step=0.5), Param("kind", "a", "kind", choices=("a", "b"))]
+    return static_explorer.render("toy", params, static_explorer.views(draw, params, {}))
+
+
+def test_an_explorer_moves_with_the_keyboard_and_is_photographed(driver, site):
+    shot = site / "shots" / "explorer.png"
+    report = check(driver, site, "explorer.html", _explorer_block(), screenshot=shot)
+    assert report.passed, report.failures
+    assert "1 explorer(s) moved with the keyboard" in report.notes
+    before, after = (site / "shots" / f"explorer__explorer-{when}.png" for when in ("before", "after"))
+    assert before.read_bytes() != after.read_bytes() and after.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_dead_or_lying_explorer_fails(driver, site):
+    block = _explorer_block()
+    dead = re.sub(r"<script>\s*\(function.*?</script>", "", block, flags=re.S)  # its script never runs
+    assert dead != block
+    report = check(driver, site, "dead.html", dead)
+    assert any("controls are hidden" in f for f in report.failures), report.failures
+    images = sorted(set(re.findall(r'"image":"(data:image/[^"]+)"', block)))
+    frozen = block
+    for image in images[1:]:  # every view the same image: moving the slider changes nothing visible
+        frozen = frozen.replace(image, images[0])
+    report = check(driver, site, "frozen.html", frozen)
+    assert any("did not change the image" in f for f in report.failures), report.failures

@@ -4,7 +4,9 @@ An :class:`Explorer` turns a list of :class:`~facedid_lib.core.params.Param` int
 and redraws a figure from a plain callback (a library function returning a matplotlib figure)
 whenever a value changes. Because the callback is ordinary code, a test drives an explorer with
 :meth:`Explorer.update` and no browser; because it returns a figure, the book shows a static
-version of the same view to readers of the site.
+version of the same view to readers of the site: where :func:`facedid_lib.viz.static_explorer.wanted`
+(the book's build), the explorer also carries its static form, its views precomputed on a grid with
+sliders that move on the static site (:mod:`facedid_lib.viz.static_explorer`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from facedid_lib.core.config import module_device
 from facedid_lib.core.params import Param
 from facedid_lib.viz.plotting import as_display
-from facedid_lib.viz import figures
+from facedid_lib.viz import figures, static_explorer
 
 
 def param_widget(param: Param) -> W.ValueWidget:
@@ -44,11 +46,22 @@ def param_widget(param: Param) -> W.ValueWidget:
 
 
 class Explorer:
-    """Controls for ``params`` that redraw ``callback(**fixed, **values)`` on every change."""
+    """Controls for ``params`` that redraw ``callback(**fixed, **values)`` on every change.
 
-    def __init__(self, callback: Callable, params: Sequence[Param], title: str | None = None, **fixed):
+    ``marks`` (``name -> values``) are the values of a slider the chapter's text discusses: the
+    static form (:meth:`static_html`) keeps a stop at each; ``max_views`` caps its views (an
+    explorer whose view runs an attack keeps fewer).
+    """
+
+    def __init__(self, callback: Callable, params: Sequence[Param], title: str | None = None,
+                 marks: dict | None = None, max_views: int = static_explorer.MAX_VIEWS, **fixed):
         self.callback = callback
         self.fixed = fixed
+        self.params = list(params)
+        self.title = title
+        self.marks = dict(marks or {})
+        self.max_views = max_views
+        self._static = None
         self.controls = {p.name: param_widget(p) for p in params}
         self.output = W.Output()
         self.figure = None
@@ -95,8 +108,23 @@ class Explorer:
         self.output.append_display_data(self.figure)
         plt.close(self.figure)  # shown in the output area; keep the inline backend from showing it twice
 
+    def static_html(self, max_views: int | None = None, progress: bool = False) -> str:
+        """The explorer's static form: :func:`facedid_lib.viz.static_explorer.views` on its grid, rendered
+        as one self-contained HTML block (computed once per explorer)."""
+        if self._static is None:
+            defaults = {p.name: p.default for p in self.params}
+            first = self.figure if self.values == defaults else None
+            computed = static_explorer.views(self.callback, self.params, self.fixed, self.marks,
+                                             max_views or self.max_views,
+                                             first=first, progress=progress)
+            self._static = static_explorer.render(self.title or "Explorer", self.params, computed)
+        return self._static
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if static_explorer.wanted():  # the book's build: the site shows this (_config.yml's priority)
+            bundle = {**bundle, "text/html": self.static_html()}
+        return bundle
 
 
 def prefixed(owner: str, params: Sequence[Param]) -> list[Param]:
@@ -120,8 +148,8 @@ def detector_view(photos: dict, photo: str, detector: str, **params):
     from facedid_lib.viz import plotting
 
     found = detect(photos[photo], detector, **own_values(detector, params))
-    return plotting.detections_figure(photos[photo], found,
-                                      title=f"{detector}: {len(found)} face(s) in {photo}")
+    fig = plotting.detections_figure(photos[photo], found, title=f"{detector}: {len(found)} face(s) in {photo}")
+    return static_explorer.measured(fig, faces=len(found))
 
 
 def detector_explorer(photos: dict, detectors: Sequence[str] | None = None) -> Explorer:
@@ -169,14 +197,16 @@ def method_view(images, method: str, labels=None, recognizer=None, context: dict
     n = min(len(images), 6)
     titles = [f"SSIM {float(s):.2f}" for s in ssim[:n]]
     summary = f"{method}: mean SSIM {float(ssim.mean()):.3f}, L2 {float(l2.mean()):.1f}"
+    numbers = {"SSIM": round(float(ssim.mean()), 3), "L2": round(float(l2.mean()), 1)}
     if recognizer is not None and labels is not None:
         predicted = torch.as_tensor(recognizer(new)).cpu()
         titles = [f"{t}, id {int(p)} {'✓' if p == y else '✗'}" for t, p, y in zip(titles, predicted, labels)]
-        summary += f", MR {metrics.misclassification_rate(predicted, labels.cpu()):.2f}"
+        numbers["MR"] = round(metrics.misclassification_rate(predicted, labels.cpu()), 2)
+        summary += f", MR {numbers['MR']:.2f}"
     fig = figures.perturbation_figure(images, new, n=n, titles=["clean"] * n + titles + ["|change| x 10"] * n)
     fig.suptitle(summary, fontsize=10)
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, **numbers)
 
 
 def method_explorer(method: str, images, labels=None, recognizer=None, context: dict | None = None) -> Explorer:
@@ -274,7 +304,8 @@ def attack_view(model, images, labels, attack: str, target: str, **params):
     ax.set_title(f"{attack} ({target}): success {success:.2f}\nmean SSIM {float(ssim.mean()):.3f}, "
                  f"mean L2 {float(l2.mean()):.2f}", fontsize=9)
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, success=round(success, 2), SSIM=round(float(ssim.mean()), 3),
+                                    L2=round(float(l2.mean()), 2))
 
 
 def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOICES) -> Explorer:
@@ -294,8 +325,8 @@ def attack_explorer(model, images, labels, attacks: Sequence[str] = ATTACK_CHOIC
     for title in titles:
         own = [p for p in adversarial.ATTACKS[title].params if p.name != "target"]
         params += prefixed(title, own)
-    return Explorer(attack_view, params, title="Adversarial de-identification", model=model, images=images,
-                    labels=labels)
+    return Explorer(attack_view, params, title="Adversarial de-identification", max_views=12, model=model,
+                    images=images, labels=labels)
 
 
 #: Chapter 6's choice for :func:`rank_explorer`: k-A^3 and the three minimal attacks it is compared
@@ -344,10 +375,11 @@ def rank_view(model, images, labels, attack: str, **params):
     ax.set_ylabel("P(r(i) = y)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{attack}: r(1) != y for {float((after > 1).float().mean()):.2f} of {len(after)} faces\n"
+    moved = float((after > 1).float().mean())
+    ax.set_title(f"{attack}: r(1) != y for {moved:.2f} of {len(after)} faces\n"
                  f"mean SSIM {float(ssim.mean()):.3f}", fontsize=9)
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, **{"r(1) != y": round(moved, 2), "SSIM": round(float(ssim.mean()), 3)})
 
 
 def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) -> Explorer:
@@ -362,8 +394,8 @@ def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) 
     params = [Param("attack", titles[0], "the attack", choices=titles)]
     for title in titles:
         params += prefixed(title, [p for p in adversarial.ATTACKS[title].params if p.name != "target"])
-    return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", model=model,
-                    images=images, labels=labels)
+    return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", max_views=4,
+                    marks={"attack": ("DeepFool",), "k-A^3_k": (9, 10)}, model=model, images=images, labels=labels)
 
 
 OUTCOME_COLOURS = {"succeeded": "tab:red", "failed": "tab:gray", "detected": "tab:green"}
@@ -411,7 +443,8 @@ def defence_view(defence, images, labels, attacked: dict, attack: str, a: float,
     right.legend(fontsize=8, loc="best")
     right.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, **{k: counts[k] for k in names},
+                                    **{"clean falsely rejected": clean_counts["detected"]})
 
 
 def defence_explorer(defence, images, labels, attacked: dict) -> Explorer:
@@ -422,7 +455,7 @@ def defence_explorer(defence, images, labels, attacked: dict) -> Explorer:
               Param("rule", "T(a)", "T from the calibration faces at a, or T by hand", choices=("T(a)", "T")),
               Param("log10_T", -3.0, "log10 T (rule 'T')", low=-40.0, high=-0.05, step=0.05)]
     return Explorer(defence_view, params, title="m-SVDD: the minimum activation T against the attacks",
-                    defence=defence, images=images, labels=labels, attacked=attacked)
+                    marks={"a": (0.97,)}, defence=defence, images=images, labels=labels, attacked=attacked)
 
 
 #: Box colours, given to the registered detectors in the registry's order (hog, haar, mmod, yunet, then new ones).
@@ -457,6 +490,7 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int, atta
     change = np.abs(new.astype(np.float32) - clean) / 255
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4 * clean.shape[0] / clean.shape[1] + 0.6))
     hidden = "de-detected" if attacked == "mmod" else f"hidden from {attacked}"
+    numbers = {}
     for ax, image, title in [(axes[0], clean, "clean"), (axes[1], new, f"{hidden}, ε = {eps_levels}/255")]:
         ax.imshow(image)
         counts = []
@@ -464,13 +498,15 @@ def dedetection_view(photos: dict, photo: str, eps_levels: int, steps: int, atta
             found = detect(image, name)
             plotting.draw_detections(ax, found, color=colour, label_scores=False)
             counts.append(f"{name} {len(found)}")
+            if image is new:
+                numbers[f"{name} after"] = len(found)
         ax.set_title(f"{title}\n{', '.join(counts)}", fontsize=9)
     axes[2].imshow(np.clip(change * 10, 0, 1))
     axes[2].set_title(f"|change| x 10 (L2 {np.linalg.norm(change):.2f})", fontsize=9)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, **numbers)
 
 
 def dedetection_explorer(photos: dict) -> Explorer:
@@ -485,7 +521,8 @@ def dedetection_explorer(photos: dict) -> Explorer:
               Param("eps_levels", 4, "ε in grey levels (of 255)", low=0, high=16, step=1),
               Param("steps", 10, "iterations of the attack", low=1, high=40, step=1),
               Param("attacked", "mmod", "the detector the attack sees", choices=attackable)]
-    return Explorer(dedetection_view, params, title="De-detection: hide the faces from a detector", photos=photos)
+    return Explorer(dedetection_view, params, title="De-detection: hide the faces from a detector", max_views=8,
+                    photos=photos)
 
 
 ATTRIBUTE_SWITCH = ("PPAS", "yes", "no")
@@ -529,10 +566,10 @@ def gan_view(gan, images, labels, recognizer, target: int, t: float, eps: float,
             axes[row, i].imshow(as_display(img))
             axes[row, i].set_title(title, fontsize=7)
             axes[row, i].axis("off")
-    fig.suptitle(f"AnonymousNet, t = {t:g}, ε = {eps:g}: {int((predicted != labels).sum())} of {n} not recognised",
-                 fontsize=10)
+    missed = int((predicted != labels).sum())
+    fig.suptitle(f"AnonymousNet, t = {t:g}, ε = {eps:g}: {missed} of {n} not recognised", fontsize=10)
     fig.tight_layout()
-    return fig
+    return static_explorer.measured(fig, **{"not recognised": missed, "of": n})
 
 
 def gan_explorer(gan, images, labels, recognizer) -> Explorer:
