@@ -481,17 +481,23 @@ def _check_explorers(driver, report: PageReport, shots: Path | None) -> list[str
             failures.append(f"{name}: its controls are hidden (its script did not run)")
             continue
         failures += [f"{name}: {p}" for p in _explorer_problems(before)]
-        sliders = root.find_elements(By.CSS_SELECTOR, "input[type=range]")
-        if not sliders or before["nViews"] < 2:
-            failures.append(f"{name}: no slider to move ({before['nViews']} view(s))")
+        # the first slider that moves (a control kept at its default on the site is disabled), else a drop-down
+        movable = (root.find_elements(By.CSS_SELECTOR, "input[type=range]:not([disabled])")
+                   or root.find_elements(By.CSS_SELECTOR, "select:not([disabled])"))
+        if not movable or before["nViews"] < 2:
+            failures.append(f"{name}: no control to move ({before['nViews']} view(s))")
             continue
-        slider = sliders[0]
+        slider = movable[0]
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", root)
         if shots is not None and i == 0:
             shots.parent.mkdir(parents=True, exist_ok=True)
             root.screenshot(str(shots.with_name(shots.name + "-before.png")))
-        at_end = slider.get_attribute("value") == slider.get_attribute("max")
-        slider.send_keys(Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT)  # as a reader's keyboard
+        if slider.tag_name == "select":
+            last = driver.execute_script("return arguments[0].selectedIndex === arguments[0].length - 1", slider)
+            slider.send_keys(Keys.ARROW_UP if last else Keys.ARROW_DOWN)  # as a reader's keyboard
+        else:
+            at_end = slider.get_attribute("value") == slider.get_attribute("max")
+            slider.send_keys(Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT)
         after = driver.execute_script(EXPLORER_JS, root)
         if shots is not None and i == 0:
             root.screenshot(str(shots.with_name(shots.name + "-after.png")))

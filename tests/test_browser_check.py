@@ -174,3 +174,27 @@ def test_a_dead_or_lying_explorer_fails(driver, site):
         frozen = frozen.replace(image, images[0])
     report = check(driver, site, "frozen.html", frozen)
     assert any("did not change the image" in f for f in report.failures), report.failures
+
+
+def test_an_explorer_whose_sliders_are_kept_moves_its_drop_down(driver, site):
+    """A method whose every slider selects a trained network (the SAN's loss weights) keeps them at their
+    defaults on the site, disabled; its drop-down moves instead."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facedid_lib.core.params import Param
+    from facedid_lib.viz import static_explorer
+
+    def draw(prototype, w_gender):
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.text(0.1, 0.5, f"{prototype} {w_gender}")
+        return fig
+
+    params = [Param("prototype", "opposite", "p", choices=("same", "neutral", "opposite")),
+              Param("w_gender", 1.0, "weight", low=0.0, high=5.0, step=0.5)]
+    block = static_explorer.render("kept", params, static_explorer.views(draw, params, {}, kept=("w_gender",)))
+    assert 'value="0" disabled' in block
+    report = check(driver, site, "kept.html", block)
+    assert report.passed, report.failures

@@ -124,3 +124,17 @@ def test_every_library_explorer_keeps_its_static_form_small(monkeypatch):
     rank = made[1]
     points = static_explorer.grid_points(rank.params, rank.marks, rank.max_views)
     assert points[1]["attack"] == "DeepFool" and points[2]["k-A^3_k"] == 9  # the chapter's (marks)
+
+
+def test_a_methods_trained_parameters_keep_their_defaults_unless_nothing_else_moves(monkeypatch):
+    monkeypatch.setattr(widgets.Explorer, "_redraw", lambda self: None)
+    assert widgets.trained_on("san") == ("w_gender", "w_match", "w_pixel")
+    assert widgets.trained_on("blur") == () and widgets.trained_on("autoencoder") == ()
+    san = widgets.method_explorer("san", None)
+    points = static_explorer.grid_points(san.params, san.marks, san.max_views, fixed=san.static_fixed)
+    assert {p["prototype"] for p in points} == {"opposite", "same", "neutral"}
+    assert all(p["w_gender"] == points[0]["w_gender"] for p in points)  # no SAN trained for the site
+    kept = widgets.methods_explorer(["blur", "san"], None)
+    assert kept.static_fixed == ("san_w_gender", "san_w_match", "san_w_pixel")
+    nousi = widgets.method_explorer("attribute-preserving", None)  # every parameter trains: three more at most
+    assert nousi.static_fixed == () and nousi.max_views == 4

@@ -208,7 +208,8 @@ def attribute_autoencoder(a: float = 0.5, beta: float = 0.5, keep: str = "gender
 
 
 @provider("attribute_autoencoder", "an autoencoder whose encoder was fine-tuned to shift identity and keep "
-                                   "attributes, methods.autoencoder.attribute_autoencoder(a, beta, keep)")
+                                   "attributes, methods.autoencoder.attribute_autoencoder(a, beta, keep)",
+          trained_on=("a", "beta", "keep"))
 def _attribute_autoencoder(faces, size: int, device, progress: bool, params: dict) -> ae.ConvAutoencoder:
     """Chapter 3's attribute-shifting autoencoder for the method's ``a``, ``beta`` and ``keep`` (cached)."""
     model, _ = attribute_autoencoder(params["a"], params["beta"], params["keep"], device=device,

@@ -160,11 +160,14 @@ class Provider:
     ``build(faces, size, device, progress, params)`` returns the object: ``faces`` is a face folder
     as :func:`facedid_lib.data.facesets.load_faces` reads it (None: ``FACEDID_DATA``), ``size`` the chip size
     the method will see, ``params`` the method's resolved parameters. ``help`` says what it is.
+    ``trained_on`` names the method's parameters that select which network is trained (another value,
+    another training): an explorer's static form keeps them at their defaults.
     """
 
     name: str
     help: str
     build: Callable
+    trained_on: tuple[str, ...] = ()
 
 
 #: Every de-identification method, by name (``facedid <name>`` on the command line).
@@ -173,14 +176,15 @@ REGISTRY: Registry = Registry("method")
 PROVIDERS: Registry = Registry("provider")
 
 
-def provider(name: str, help: str):
-    """Decorator: register ``build`` as the :class:`Provider` of the prerequisite ``name``."""
+def provider(name: str, help: str, trained_on: tuple[str, ...] = ()):
+    """Decorator: register ``build`` as the :class:`Provider` of the prerequisite ``name`` (see
+    :class:`Provider` for ``trained_on``)."""
 
     if not name.isidentifier():
         raise ValueError(f"a provider's name is the keyword argument that hands it to a method, got {name!r}")
 
     def decorate(build):
-        PROVIDERS.register(name, Provider(name, help, build))
+        PROVIDERS.register(name, Provider(name, help, build, tuple(trained_on)))
         return build
 
     return decorate

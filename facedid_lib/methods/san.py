@@ -43,7 +43,8 @@ def check_san(model, name: str = "san") -> san_models.SemiAdversarialNet:
 _WEIGHTS = ("w_gender", "w_match", "w_pixel")
 
 
-@provider("san", "the chapter's trained semi-adversarial network, models.san.san(w_gender, w_match, w_pixel).model")
+@provider("san", "the chapter's trained semi-adversarial network, models.san.san(w_gender, w_match, w_pixel).model",
+          trained_on=_WEIGHTS)
 def _trained_san(faces, size: int, device, progress: bool, params: dict) -> san_models.SemiAdversarialNet:
     """The SAN trained on the faces of ``faces`` outside the paper selection with the method's loss weights (cached)."""
     return san_models.san(device=device, progress=progress, source=faces, **{k: params[k] for k in _WEIGHTS}).model

@@ -121,20 +121,21 @@ def owners(params: Sequence[Param]) -> dict:
 
 
 def grid_points(params: Sequence[Param], marks: dict | None = None, max_views: int = MAX_VIEWS,
-                per_slider: int = PER_SLIDER) -> list[dict]:
+                per_slider: int = PER_SLIDER, fixed: Sequence[str] = ()) -> list[dict]:
     """The parameter settings the static form shows: the defaults first, then each control moved
     alone over :func:`grid_values` (a selector's own parameters with the selector on their owner).
 
     The settings come in rounds: every control's first other value (a discussed one, ``marks``, then
     the range's ends), then every control's second, and so on; with more than ``max_views`` the list
-    is cut there, so each control keeps at least one other value while the cap allows.
+    is cut there, so each control keeps at least one other value while the cap allows. The controls
+    named in ``fixed`` keep their defaults (another value would train a network).
     """
     marks = marks or {}
     belongs = owners(params)
     selectors = {selector for selector, _ in belongs.values()}
     default = {p.name: p.default for p in params}
     others = []
-    for p in params:
+    for p in (p for p in params if p.name not in fixed):
         every = len(p.choices) if p.name in selectors else MAX_CHOICES  # a selector keeps all its choices
         values = [v for v in grid_values(p, marks.get(p.name, ()), per_slider=per_slider, max_choices=every)
                   if v != p.default]
@@ -182,8 +183,9 @@ def measured(fig, **numbers):
 
 
 def views(callback: Callable, params: Sequence[Param], fixed: dict, marks: dict | None = None,
-          max_views: int = MAX_VIEWS, first=None, progress: bool = False) -> list[dict]:
-    """Evaluate ``callback(**fixed, **point)`` on :func:`grid_points` and encode each figure.
+          max_views: int = MAX_VIEWS, first=None, progress: bool = False, kept: Sequence[str] = ()) -> list[dict]:
+    """Evaluate ``callback(**fixed, **point)`` on :func:`grid_points` (``kept``: the controls that keep
+    their defaults) and encode each figure.
 
     Returns ``[{"values": point, "image": data address, "measured": {...}}]``; ``first`` is the
     default view's figure when the caller drew it already. A setting the callback refuses
@@ -191,7 +193,7 @@ def views(callback: Callable, params: Sequence[Param], fixed: dict, marks: dict 
     """
     import matplotlib.pyplot as plt
 
-    points = grid_points(params, marks, max_views)
+    points = grid_points(params, marks, max_views, fixed=kept)
     out = []
     bar = _progress(len(points), progress)
     for i, point in enumerate(points):
@@ -300,15 +302,19 @@ def _control(param: Param, stops: list, uid: str) -> str:
     tip = html.escape(param.help or param.name)
     if param.choices:
         options = "".join(f"<option>{html.escape(_format(v))}</option>" for v in stops)
-        return (f'<label for="{cid}" title="{tip}">{name} <select id="{cid}" data-param="{name}">{options}'
+        disabled = " disabled" if len(stops) == 1 else ""
+        return (f'<label for="{cid}" title="{tip}">{name} <select id="{cid}" data-param="{name}"{disabled}>{options}'
                 f"</select></label>")
     if isinstance(param.default, bool):
         checked = " checked" if param.default else ""
         return (f'<label for="{cid}" title="{tip}"><input type="checkbox" id="{cid}" data-param="{name}"'
                 f"{checked}> {name}</label>")
     index = stops.index(param.default)
+    if len(stops) == 1:  # kept at its default on the site (each value trains a network): shown, not movable
+        tip = html.escape(f"{param.help or param.name} (fixed on this page: run the notebook to change it)")
+    disabled = " disabled" if len(stops) == 1 else ""
     return (f'<label for="{cid}" title="{tip}">{name} <input type="range" id="{cid}" data-param="{name}" '
-            f'min="0" max="{len(stops) - 1}" step="1" value="{index}" '
+            f'min="0" max="{len(stops) - 1}" step="1" value="{index}"{disabled} '
             f'aria-valuetext="{html.escape(_format(param.default))}"> '
             f'<span data-shows="{name}">{html.escape(_format(param.default))}</span></label>')
 

@@ -50,17 +50,20 @@ class Explorer:
 
     ``marks`` (``name -> values``) are the values of a slider the chapter's text discusses: the
     static form (:meth:`static_html`) keeps a stop at each; ``max_views`` caps its views (an
-    explorer whose view runs an attack keeps fewer).
+    explorer whose view runs an attack keeps fewer); the controls named in ``static_fixed`` keep
+    their defaults there (another value would train a network).
     """
 
     def __init__(self, callback: Callable, params: Sequence[Param], title: str | None = None,
-                 marks: dict | None = None, max_views: int = static_explorer.MAX_VIEWS, **fixed):
+                 marks: dict | None = None, max_views: int = static_explorer.MAX_VIEWS,
+                 static_fixed: Sequence[str] = (), **fixed):
         self.callback = callback
         self.fixed = fixed
         self.params = list(params)
         self.title = title
         self.marks = dict(marks or {})
         self.max_views = max_views
+        self.static_fixed = tuple(static_fixed)
         self._static = None
         self.controls = {p.name: param_widget(p) for p in params}
         self.output = W.Output()
@@ -115,8 +118,8 @@ class Explorer:
             defaults = {p.name: p.default for p in self.params}
             first = self.figure if self.values == defaults else None
             computed = static_explorer.views(self.callback, self.params, self.fixed, self.marks,
-                                             max_views or self.max_views,
-                                             first=first, progress=progress)
+                                             max_views or self.max_views, first=first, progress=progress,
+                                             kept=self.static_fixed)
             self._static = static_explorer.render(self.title or "Explorer", self.params, computed)
         return self._static
 
@@ -209,13 +212,25 @@ def method_view(images, method: str, labels=None, recognizer=None, context: dict
     return static_explorer.measured(fig, **numbers)
 
 
+def trained_on(method: str) -> tuple[str, ...]:
+    """The parameters of ``method`` that select a trained network (its providers' ``trained_on``): an
+    explorer's static form keeps them at their defaults, or, where no other parameter is left, takes
+    at most three other values (each one trained once, in the trained-model cache)."""
+    from facedid_lib import methods
+
+    spec = methods.get(method)
+    return tuple(dict.fromkeys(name for need in spec.needs for name in methods.PROVIDERS[need].trained_on))
+
+
 def method_explorer(method: str, images, labels=None, recognizer=None, context: dict | None = None) -> Explorer:
     """Drag a registered method's parameters and watch a few faces change (see :func:`method_view`)."""
     from facedid_lib import methods
 
     spec = methods.get(method)
+    kept = trained_on(method)
+    static = dict(static_fixed=kept) if set(p.name for p in spec.params) - set(kept) else dict(max_views=4)
     return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
-                    method=method, labels=labels, recognizer=recognizer, context=context)
+                    method=method, labels=labels, recognizer=recognizer, context=context, **static)
 
 
 def _methods_view(images, labels, recognizer, context, method: str, **params):
@@ -235,8 +250,9 @@ def methods_explorer(names: Sequence[str], images, labels=None, recognizer=None,
     params = [Param("method", names[0], "the de-identification method", choices=tuple(names))]
     for name in names:
         params += prefixed(name, methods.get(name).params)
+    kept = [f"{name}_{p}" for name in names for p in trained_on(name)]
     return Explorer(_methods_view, params, title="De-identification methods", images=images, labels=labels,
-                    recognizer=recognizer, context=context)
+                    recognizer=recognizer, context=context, static_fixed=kept)
 
 
 #: Chapter 5's choice for :func:`attack_explorer`: the three attacks of the P-FGVM paper's tables
