@@ -348,7 +348,7 @@ def render(title: str, params: Sequence[Param], computed: list[dict]) -> str:
             f'<div class="facedid-explorer-title"><b>{html.escape(title)}</b> '
             f"<small>({len(computed)} precomputed views; the controls snap to them)</small></div>"
             f'<div class="facedid-explorer-controls" hidden>{controls}</div>'
-            f'<output class="facedid-explorer-values">{said}</output>'
+            f'<output class="facedid-explorer-values" aria-live="polite">{said}</output>'
             f'<img class="facedid-explorer-view" src="{first["image"]}" alt="{alt}" data-view="0">'
             f'<script type="application/json" class="facedid-explorer-data">{payload}</script>'
             f"<script>{_SCRIPT % {'id': json.dumps(uid)}}</script></div>")

@@ -215,7 +215,8 @@ def method_view(images, method: str, labels=None, recognizer=None, context: dict
 def trained_on(method: str) -> tuple[str, ...]:
     """The parameters of ``method`` that select a trained network (its providers' ``trained_on``): an
     explorer's static form keeps them at their defaults, or, where no other parameter is left, takes
-    at most three other values (each one trained once, in the trained-model cache)."""
+    one other value (trained once, in the trained-model cache: 27 s for the attribute autoencoder on one
+    core)."""
     from facedid_lib import methods
 
     spec = methods.get(method)
@@ -228,7 +229,7 @@ def method_explorer(method: str, images, labels=None, recognizer=None, context: 
 
     spec = methods.get(method)
     kept = trained_on(method)
-    static = dict(static_fixed=kept) if set(p.name for p in spec.params) - set(kept) else dict(max_views=4)
+    static = dict(static_fixed=kept) if set(p.name for p in spec.params) - set(kept) else dict(max_views=2)
     return Explorer(method_view, spec.params, title=f"{spec.name}: {spec.summary}", images=images,
                     method=method, labels=labels, recognizer=recognizer, context=context, **static)
 
@@ -410,7 +411,7 @@ def rank_explorer(model, images, labels, attacks: Sequence[str] = RANK_ATTACKS) 
     params = [Param("attack", titles[0], "the attack", choices=titles)]
     for title in titles:
         params += prefixed(title, [p for p in adversarial.ATTACKS[title].params if p.name != "target"])
-    return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", max_views=4,
+    return Explorer(rank_view, params, title="Where the true label goes: k-anonymity of an attack", max_views=3,
                     marks={"attack": ("DeepFool",), "k-A^3_k": (9, 10)}, model=model, images=images, labels=labels)
 
 
