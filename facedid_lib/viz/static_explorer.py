@@ -33,6 +33,7 @@ flag, each with its label.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import itertools
@@ -326,7 +327,8 @@ def render(title: str, params: Sequence[Param], computed: list[dict]) -> str:
     """
     if not computed:
         raise ValueError("no view was computed")
-    uid = f"facedid-explorer-{next(_counter)}-{os.getpid()}"
+    # unique on a page (one kernel draws a page's explorers), the same in every build
+    uid = f"facedid-explorer-{next(_counter)}-{hashlib.sha1(title.encode()).hexdigest()[:8]}"
     order = [p.name for p in params]
     stops = {name: list(dict.fromkeys(v["values"][name] for v in computed)) for name in order}
     for p in params:  # the control's stops in the slider's order
