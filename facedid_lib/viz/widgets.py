@@ -539,7 +539,7 @@ def dedetection_explorer(photos: dict) -> Explorer:
               Param("steps", 10, "iterations of the attack", low=1, high=40, step=1),
               Param("attacked", "mmod", "the detector the attack sees", choices=attackable)]
     return Explorer(dedetection_view, params, title="De-detection: hide the faces from a detector", max_views=8,
-                    photos=photos)
+                    marks={"eps_levels": (8,)}, photos=photos)
 
 
 ATTRIBUTE_SWITCH = ("PPAS", "yes", "no")
