@@ -50,6 +50,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from facedid_lib.core import config
 from facedid_lib.core.ops import batches
 from facedid_lib.core.registry import Registry
 from facedid_lib.core.train import fit_classifier
@@ -231,7 +232,9 @@ class Adaptive(Threat):
       gallery, cross-entropy with Adam (``lr``) for ``epochs`` epochs;
     - ``adaptive Model A`` (where the world holds ``model_a``): Model A's trained weights fine-tuned
       on the protected gallery for ``fine_tune_epochs`` epochs with its own recipe (learning rate,
-      batch, L2 penalty), cached by the protected images and the starting weights.
+      batch, L2 penalty), cached by the protected images, the starting weights and the epochs.
+      ``fine_tune_epochs=None`` (the default) takes the profile's, read when the fine-tune runs:
+      3 epochs in the quick profile, 5 in the full one (:func:`fine_tune_epochs_of_profile`).
 
     Both train on the whole protected gallery without early stopping (nothing is held out: the
     test faces are the protected people's other photos).
@@ -239,7 +242,7 @@ class Adaptive(Threat):
 
     epochs: int = 60
     lr: float = 1e-2
-    fine_tune_epochs: int = 5
+    fine_tune_epochs: int | None = None
     seed: int = 0
     name = "adaptive"
     knows = "protected photos of the same people, labelled: recognizers trained on them (McPherson et al. 2016)"
@@ -266,16 +269,26 @@ class Adaptive(Threat):
         from facedid_lib.recognize.course import gallery_hash
         from facedid_lib.recognize.protocol import classifier
 
+        epochs = fine_tune_epochs_of_profile() if self.fine_tune_epochs is None else self.fine_tune_epochs
+
         def fine_tune(model):
-            return fine_tune_model(model, gallery.images, gallery.labels, model_a.recipe, self.fine_tune_epochs,
-                                   self.seed)
+            return fine_tune_model(model, gallery.images, gallery.labels, model_a.recipe, epochs, self.seed)
 
         start = hashlib.sha256(b"".join(t.detach().cpu().contiguous().numpy().tobytes()
                                         for t in model_a.model.state_dict().values())).hexdigest()
         model, _ = cache.trained("adaptive-model-a", lambda: copy.deepcopy(model_a.model).cpu(), fine_tune,
-                                 gallery_hash(gallery), gallery.labels.tolist(), start, self.fine_tune_epochs,
-                                 self.seed)
+                                 gallery_hash(gallery), gallery.labels.tolist(), start, epochs, self.seed)
         return classifier(model, model_a.recipe.image_size, name="adaptive Model A", n_classes=gallery.n_classes)
+
+
+def fine_tune_epochs_of_profile() -> int:
+    """The adaptive attacker's default fine-tune of Model A: 3 epochs in the quick profile (CPU, CI), 5 in
+    the full one (:func:`facedid_lib.core.config.by_profile`).
+
+    >>> fine_tune_epochs_of_profile() in (3, 5)
+    True
+    """
+    return config.by_profile(quick=3, full=5)
 
 
 def train_head(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int, epochs: int = 60, lr: float = 1e-2,
@@ -503,4 +516,4 @@ for _threat in (Attacked(), Unseen(), Parrot(), Adaptive(), Averaging(), Defende
 
 __all__ = ["Protection", "World", "Threat", "THREATS", "describe", "Attacked", "Unseen", "Parrot", "Adaptive",
            "Averaging", "DefendedThreat", "threat_table", "matched_setting", "OutOfReach", "train_head",
-           "fine_tune_model"]
+           "fine_tune_model", "fine_tune_epochs_of_profile"]
