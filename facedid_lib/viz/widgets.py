@@ -215,8 +215,8 @@ def method_view(images, method: str, labels=None, recognizer=None, context: dict
 def trained_on(method: str) -> tuple[str, ...]:
     """The parameters of ``method`` that select a trained network (its providers' ``trained_on``): an
     explorer's static form keeps them at their defaults, or, where no other parameter is left, takes
-    one other value (trained once, in the trained-model cache: 27 s for the attribute autoencoder on one
-    core)."""
+    one other value (trained once, in the trained-model cache: about 15 s for the attribute autoencoder on
+    one core)."""
     from facedid_lib import methods
 
     spec = methods.get(method)
