@@ -356,10 +356,5 @@ def render(title: str, params: Sequence[Param], computed: list[dict]) -> str:
             f"<script>{_SCRIPT % {'id': json.dumps(uid)}}</script></div>")
 
 
-def size_of(block: str) -> int:
-    """Bytes of a rendered block (what it adds to its page)."""
-    return len(block.encode("utf-8"))
-
-
 __all__ = ["ENVIRONMENT", "MAX_VIEWS", "PER_SLIDER", "MAX_CHOICES", "DPI", "wanted", "grid_values", "owners",
-           "grid_points", "encode", "measured", "views", "describe", "render", "size_of"]
+           "grid_points", "encode", "measured", "views", "describe", "render"]
